@@ -1,0 +1,1 @@
+"""One module per ``pyengine`` subcommand; each defines ``register(subparsers)``."""

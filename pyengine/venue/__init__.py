@@ -1,0 +1,1 @@
+"""Exchange connectors. One subpackage per venue (``binance``)."""
