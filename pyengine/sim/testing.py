@@ -29,6 +29,15 @@ async def running_sim(config: SimConfig | None = None, **overrides) -> AsyncIter
             nursery.cancel_scope.cancel()
 
 
+async def within_one_window(sim: Simulator, window_ms: int, need_ms: int) -> None:
+    """Return once the server clock has ``need_ms`` left in its current rate-limit window.
+    Binance's windows reset on the server clock, so a test that counts requests within one
+    window must not straddle a reset, however slow the machine."""
+    left = window_ms - sim.clock.now_ms() % window_ms
+    if left < need_ms:
+        await trio.sleep((left + 20) / 1000)
+
+
 class SimThread:
     """A simulator in its own thread. ``call(fn, *args)`` runs ``fn`` (sync or async) on
     the simulator's trio loop and returns its result."""

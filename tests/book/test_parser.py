@@ -100,7 +100,9 @@ FRAMES = real_frames()
 
 def book_image(f):
     b = f.book("BTCUSDT")
-    return b.state, b.last_update_id, b.top(BID, 50), b.top(ASK, 50) if b.synced else None
+    if not b.synced:
+        return b.state, b.last_update_id, None, None
+    return b.state, b.last_update_id, b.top(BID, 50), b.top(ASK, 50)
 
 
 @st.composite

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from pyengine.sim.ratelimit import Limits
-from pyengine.sim.testing import running_sim
+from pyengine.sim.testing import running_sim, within_one_window
 from pyengine.venue.binance.client import open_client
 from pyengine.venue.binance.endpoints import Endpoints
 from pyengine.venue.binance.errors import APIError, BinanceError, RateLimited
@@ -37,6 +37,7 @@ async def used_weight_header(sim) -> int:
 async def test_request_weights_match_the_exchange_accounting():
     async with running_sim(speed="manual") as sim:
         await sim.advance(1_000)
+        await within_one_window(sim, 60_000, 20_000)
         async with RestClient(endpoints_of(sim), signer_of(sim, "hmac")) as rest:
             for path, params in PUBLIC_CALLS:
                 await rest.request("GET", path, params)
@@ -50,6 +51,7 @@ async def test_request_weights_match_the_exchange_accounting():
 async def test_throttles_before_the_exchange_limit_is_hit():
     async with running_sim(speed="manual", limits=Limits(weight_per_minute=300)) as sim:
         await sim.advance(1_000)
+        await within_one_window(sim, 60_000, 20_000)
         async with RestClient(endpoints_of(sim), max_wait=0.0) as rest:
             await rest.exchange_info()                  # learns the 300/min limit (weight 20)
             with pytest.raises(RateLimited, match="would exceed REQUEST_WEIGHT 300 per 60 s"):
