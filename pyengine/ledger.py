@@ -11,7 +11,8 @@ Engine-facing API::
     ledger.on_trade(symbol, price, qty, time_ms)       # trade stream ("trades" series)
     ledger.tick(now_ms)                                # close elapsed "trades" bars on time
     await ledger.warm_up(fetch, budget, bars=500, now_ms=server_ms)   # REST backfill, once
-    await ledger.repair(fetch, budget)                 # refill stream gaps (after a reconnect)
+    await ledger.wait_for_held()                       # a bar came after a gap: repair due
+    released = await ledger.repair(fetch, budget)      # refill gaps, release held bars
     s = ledger.series("BTCUSDT", "1m")
     s.ready, len(s), s[-1], s.last(n), s.column("close", n), s.forming, s.gaps
 
@@ -23,7 +24,9 @@ the exchange's request-weight limit reserved for backfill) or the connector's ow
 
 Stream rules: a closed kline is appended when it is the next bar, replaces the bar with the same
 open time (a correction, not a second close), and is ignored when older (late). A jump of more
-than one interval records the missing range in ``gaps`` for ``repair``. "trades" series fill an
+than one interval records the missing range in ``gaps`` for ``repair``; once a series is warmed
+up, the bar after a gap and every later one are held back from ``on_close`` until ``repair`` has
+fetched the missing bars, so a strategy never steps over a hole. "trades" series fill an
 interval without trades with a flat bar at the previous close, as Binance's klines do.
 Prices and volumes are floats here: bars feed indicators, never order messages.
 """
@@ -125,6 +128,9 @@ class Series:
         self.forming: Bar | None = None
         self._forming_trades = 0
         self.gaps: list[tuple[int, int]] = []    # (first missing open time, last missing)
+        self.unfilled: list[tuple[int, int]] = []    # gaps the exchange had no bars for
+        self.held: list[Bar] = []        # closed after a gap, not given to on_close yet
+        self.seen_to = -1                # open time of the newest bar given to on_close
         self.ready = False
         self.late = 0
         self.corrections = 0
@@ -158,14 +164,14 @@ class Series:
         self.bars.append(bar)
         return True
 
-    def _merge(self, bars: Iterable[Bar]) -> int:
-        """Merge history (warm-up, repair): bars already held win. Returns bars added."""
+    def _merge(self, bars: Iterable[Bar]) -> list[Bar]:
+        """Merge history (warm-up, repair): bars already held win. Returns the bars added."""
         have = {b.open_time: b for b in self.bars}
-        added = 0
+        added = []
         for b in bars:
             if b.open_time not in have:
                 have[b.open_time] = b
-                added += 1
+                added.append(b)
         ordered = sorted(have.values(), key=lambda b: b.open_time)
         self.bars.clear()
         self.bars.extend(ordered[-self.bars.maxlen:] if self.bars.maxlen else ordered)
@@ -182,6 +188,7 @@ class KlineLedger:
         self.on_close = on_close
         self._series: dict[tuple[str, str], Series] = {}
         self._by_symbol: dict[str, list[Series]] = {}
+        self._held = trio.Event()
 
     def track(self, symbol: str, interval: str, source: str = "kline") -> Series:
         if source not in ("kline", "trades"):
@@ -205,8 +212,22 @@ class KlineLedger:
         return list(self._series.values())
 
     def _emit(self, s: Series, bar: Bar) -> None:
-        if s._close(bar) and self.on_close is not None:
+        gaps = len(s.gaps)
+        if not s._close(bar):
+            return
+        if s.ready and (s.held or len(s.gaps) > gaps):
+            s.held.append(bar)
+            self._held.set()
+            return
+        s.seen_to = bar.open_time
+        if self.on_close is not None:
             self.on_close(s.symbol, s.interval, bar)
+
+    async def wait_for_held(self) -> None:
+        """Return once some series holds bars back for ``repair``."""
+        while not any(s.held for s in self._series.values()):
+            self._held = trio.Event()
+            await self._held.wait()
 
     # ------------------------------------------------------------ stream
 
@@ -270,13 +291,14 @@ class KlineLedger:
     # ------------------------------------------------------------ REST backfill
 
     async def _fetch_range(self, s: Series, fetch: Fetch, budget: Budget, start: int,
-                           end: int, now_ms: int) -> list[Bar]:
+                           end: int) -> list[Bar]:
+        """Bars of a gap: all closed, since a closed bar came after them."""
         out: list[Bar] = []
         while start <= end:
             limit = min(KLINES_MAX_LIMIT, (end - start) // s.step + 1)
             await budget.acquire(KLINES_WEIGHT)
             rows = await fetch(s.symbol, s.interval, start, end, limit)
-            bars = [b for b in map(bar_from_rest, rows) if b.close_time < now_ms]
+            bars = [bar_from_rest(r) for r in rows]
             if not bars:
                 break
             out.extend(bars)
@@ -308,18 +330,34 @@ class KlineLedger:
                 end = page[0].open_time - 1
                 if len(rows) < limit:
                     break                           # the exchange has no older bars
-            added[(s.symbol, s.interval)] = s._merge(got)
+            added[(s.symbol, s.interval)] = len(s._merge(got))
             s.ready = True
+            if s.bars:
+                s.seen_to = s.bars[-1].open_time
         return added
 
-    async def repair(self, fetch: Fetch, budget: Budget, now_ms: int) -> int:
-        """Refill the gaps the stream left (e.g. across a reconnect)."""
-        added = 0
+    async def repair(self, fetch: Fetch, budget: Budget) -> dict[tuple[str, str], list[Bar]]:
+        """Refill the gaps the stream left (e.g. across a reconnect), each tried once: what
+        the exchange has no bars for moves to ``unfilled``. Returns, per series, the bars
+        on_close has not seen yet, oldest first (refilled and held ones); they are released
+        from ``held``, and the caller gives them to the strategies."""
+        released = {}
         for s in self._series.values():
-            for first, last in list(s.gaps):
-                got = await self._fetch_range(s, fetch, budget, first, last, now_ms)
-                added += s._merge(got)
-        return added
+            if not s.gaps:
+                continue
+            got: list[Bar] = []
+            for first, last in s.gaps:
+                got += await self._fetch_range(s, fetch, budget, first, last)
+            added = s._merge(got)
+            s.unfilled += s.gaps
+            s.gaps = []
+            unseen = sorted([b for b in added if b.open_time > s.seen_to] + s.held,
+                            key=lambda b: b.open_time)
+            s.held = []
+            if unseen:
+                s.seen_to = unseen[-1].open_time
+                released[(s.symbol, s.interval)] = unseen
+        return released
 
 
 def realized_volatility_pct(closes: list[float]) -> float | None:

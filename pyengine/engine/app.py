@@ -223,21 +223,34 @@ class Engine:
         led = self.cfg.ledger
         bars = max(led.warmup_bars, self.cfg.selection.volatility_bars + 1
                    if self.active.uses_volatility else 0)
-
-        async def fetch(symbol: str, interval: str, start: int | None, end: int | None,
-                        limit: int) -> list:
-            return await client.rest.request("GET", "/api/v3/klines", {
-                "symbol": symbol, "interval": interval, "startTime": start, "endTime": end,
-                "limit": limit})
-
         self.warmup_budget = WeightBudget(per_minute=led.warmup_weight_per_minute)
-        added = await self.ledger.warm_up(fetch, self.warmup_budget, bars,
+        added = await self.ledger.warm_up(self._fetch_klines, self.warmup_budget, bars,
                                           now_ms=client.rest.clock.now_ms())
         for (sym, interval), n in added.items():
             log.info("warm-up: %s %s: %d bars", sym, interval, n)
         for sym, interval, _ in self.runner.series():
             self.runner.warm(sym, interval, list(self.ledger.series(sym, interval).bars))
         self._sync_vm_positions()
+
+    async def _fetch_klines(self, symbol: str, interval: str, start: int | None,
+                            end: int | None, limit: int) -> list:
+        return await self.client.rest.request("GET", "/api/v3/klines", {
+            "symbol": symbol, "interval": interval, "startTime": start, "endTime": end,
+            "limit": limit})
+
+    async def _repair_ledger(self) -> None:
+        """Bars the stream lost (a reconnect) are fetched before the strategies see the bar
+        after them; the refilled bars only warm the VMs, the newest one is acted on."""
+        while True:
+            await self.ledger.wait_for_held()
+            released = await self.ledger.repair(self._fetch_klines, self.warmup_budget)
+            for (sym, interval), bars in released.items():
+                unfilled = self.ledger.series(sym, interval).unfilled
+                log.warning("ledger: %s %s: stream gap repaired, %d bars given to the strategies "
+                            "late%s", sym, interval, len(bars),
+                            f"; no bars on the exchange for {unfilled}" if unfilled else "")
+                self.runner.warm(sym, interval, bars[:-1])
+                self.runner.on_bar(sym, interval, bars[-1])
 
     def _sync_vm_positions(self) -> None:
         self.runner.sync_positions(self.state.portfolio, self.execution.min_notional)
@@ -262,6 +275,7 @@ class Engine:
              Supervisor("execution", [Child("sender", self.execution.run),
                                       Child("unknown-resolver", self._resolve_unknown)]),
              Supervisor("strategies", [Child("bar-clock", self._bar_clock),
+                                       Child("ledger-repair", self._repair_ledger),
                                        Child("symbol-selection", self._selection)]),
              Supervisor("risk", [Child("clock", self._risk_clock)]),
              Supervisor("journal", [Child("flusher", self._flusher)]),

@@ -172,9 +172,31 @@ async def test_repair_refills_gaps(autojump_clock):
     for i in (100, 101, 107, 108):
         ledger.on_kline("ZECUSDT", "1m", bar_from_rest(rest.rows[i]), closed=True)
     assert s.gaps == [(rest.rows[102][0], rest.rows[106][0])]
-    added = await ledger.repair(rest, WeightBudget(), now_ms=rest.rows[109][0])
-    assert added == 5 and s.gaps == []
+    released = await ledger.repair(rest, WeightBudget())
+    assert released == {} and s.gaps == []          # not warmed up: nothing was held back
     assert [b.open_time for b in s.bars] == [r[0] for r in rest.rows[100:109]]
+
+
+async def test_after_warm_up_a_gap_holds_bars_until_repaired(autojump_clock):
+    rest = FakeRest(zec_rows()[100][0] + 30_000)
+    seen = []
+    ledger = KlineLedger(on_close=lambda sym, i, b: seen.append(b.open_time))
+    s = ledger.track("ZECUSDT", "1m")
+    await ledger.warm_up(rest, WeightBudget(), bars=50, now_ms=rest.now_ms)
+    rows = list(rest.rows)
+    t = [r[0] for r in rows]
+    ledger.on_kline("ZECUSDT", "1m", bar_from_rest(rows[100]), closed=True)
+    for i in (103, 104):                            # 101 and 102 were lost by the stream
+        ledger.on_kline("ZECUSDT", "1m", bar_from_rest(rows[i]), closed=True)
+    assert seen == [t[100]] and [b.open_time for b in s.held] == [t[103], t[104]]
+    with trio.fail_after(1):
+        await ledger.wait_for_held()
+    del rest.rows[102]                              # the exchange itself has no bar 102
+    released = await ledger.repair(rest, WeightBudget())
+    assert [b.open_time for b in released[("ZECUSDT", "1m")]] == [t[101], t[103], t[104]]
+    assert s.held == [] and s.gaps == [] and s.unfilled == [(t[101], t[102])]
+    ledger.on_kline("ZECUSDT", "1m", bar_from_rest(rows[105]), closed=True)   # the next bar
+    assert seen == [t[100], t[105]]
 
 
 def test_volatility():
