@@ -8,10 +8,14 @@ from __future__ import annotations
 import contextlib
 import inspect
 import threading
+from decimal import Decimal
 from typing import AsyncIterator, Iterator
 
+import httpx
+import orjson
 import trio
 
+from pyengine.book import ASK, BID
 from pyengine.sim.server import SimConfig, Simulator
 
 
@@ -36,6 +40,24 @@ async def within_one_window(sim: Simulator, window_ms: int, need_ms: int) -> Non
     left = window_ms - sim.clock.now_ms() % window_ms
     if left < need_ms:
         await trio.sleep((left + 20) / 1000)
+
+
+async def assert_book_equals_exchange(sim: Simulator, book, levels: int = 200) -> None:
+    """A client's book equals the simulator's own depth: the same update id, once the client
+    has read what was sent (with a manual clock the depth stands still), and the same top
+    ``levels`` on each side."""
+    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
+        r = await http.get("/api/v3/depth", params={"symbol": book.spec.symbol, "limit": 5000})
+    depth = orjson.loads(r.content)
+    with trio.fail_after(10):
+        while book.last_update_id < depth["lastUpdateId"]:
+            await trio.sleep(0.01)
+    assert book.last_update_id == depth["lastUpdateId"], f"{book.spec.symbol}: the book is ahead"
+    spec = book.spec
+    for side, key in ((BID, "bids"), (ASK, "asks")):
+        ours = [(spec.price(p), spec.qty(q)) for p, q in book.top(side, levels)]
+        theirs = [(Decimal(p), Decimal(q)) for p, q in depth[key][:levels]]
+        assert ours == theirs, f"{spec.symbol} {key} differ"
 
 
 class SimThread:

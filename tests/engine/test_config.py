@@ -1,8 +1,6 @@
 import json
 import pathlib
-import shutil
 import subprocess
-import sys
 
 import boto3
 import pytest

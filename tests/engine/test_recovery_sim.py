@@ -5,13 +5,12 @@ import os
 from decimal import Decimal
 
 import orjson
-import trio
 
 from pyengine import bundled
 from pyengine.ids import client_order_id, strategy_tags
 from pyengine.journal import Journal
 from pyengine.sim.testing import running_sim
-from pyengine.state import (Order, OrderStatus, Portfolio, StateManager, fact_from_order_query,
+from pyengine.state import (Order, OrderStatus, Portfolio, fact_from_order_query,
                             fills_from_order_response, recover,
                             symbol_assets_from_exchange_info)
 from pyengine.venue.binance.client import open_client

@@ -94,7 +94,7 @@ def test_config_rules_and_real_data():
     st = statuses_from_exchange_info(info)
     assert set(UNIVERSE) <= set(st) and st["ZECUSDT"] == "TRADING"
     ledger = KlineLedger()
-    s = ledger.track("ZECUSDT", "1m")
+    ledger.track("ZECUSDT", "1m")
     with gzip.open(bundled.ZECUSDT_1M, "rt") as f:
         for r in itertools.islice(csv.DictReader(f), 1500):
             t = int(r["open_time"])

@@ -3,14 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-from decimal import Decimal
 from typing import AsyncIterator
 
-import httpx
-import orjson
 import trio
 
-from pyengine.book import ASK, BID
 from pyengine.record.recorder import Recorder
 from pyengine.venue.binance.connection import Backoff
 from pyengine.venue.binance.endpoints import Endpoints
@@ -59,20 +55,3 @@ async def caught_up(sim, rec: Recorder) -> None:
         while any(u != sim.markets[sym].update_id for sym, u in rec.last_update_ids().items()):
             await trio.sleep(0.02)
     rec.flush()
-
-
-async def exchange_depth(sim, symbol: str, limit: int = 5000) -> dict:
-    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
-        r = await http.get("/api/v3/depth", params={"symbol": symbol, "limit": limit})
-        return orjson.loads(r.content)
-
-
-async def assert_book_equals_exchange(sim, book, levels: int = 200) -> None:
-    """The rebuilt book's top levels and update id equal the simulator's book now."""
-    depth = await exchange_depth(sim, book.spec.symbol)
-    spec = book.spec
-    assert book.last_update_id == depth["lastUpdateId"]
-    for side, key in ((BID, "bids"), (ASK, "asks")):
-        ours = [(spec.price(p), spec.qty(q)) for p, q in book.top(side, levels)]
-        theirs = [(Decimal(p), Decimal(q)) for p, q in depth[key][:levels]]
-        assert ours == theirs, f"{book.spec.symbol} {key} differ"

@@ -10,9 +10,9 @@ import trio
 from pyengine import bundled
 from pyengine.record.check import check
 from pyengine.recording import records
-from pyengine.sim.testing import running_sim
+from pyengine.sim.testing import assert_book_equals_exchange, running_sim
 
-from .helpers import FixedBackoff, assert_book_equals_exchange, play, recording
+from .helpers import FixedBackoff, play, recording
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 FEEDS = {"BTCUSDT": bundled.BTCUSDT_FEED, "ETHUSDT": bundled.ETHUSDT_FEED}

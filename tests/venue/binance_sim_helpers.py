@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-from decimal import Decimal
 from typing import AsyncIterator
 
-import httpx
-import orjson
 import trio
 
-from pyengine.book import ASK, BID
 from pyengine.sim.testing import running_sim
 from pyengine.venue.binance.client import BinanceClient, open_client
 from pyengine.venue.binance.endpoints import Endpoints
@@ -46,27 +42,6 @@ async def advance_until(sim, predicate, step_ms: int = 250, max_steps: int = 200
         await trio.sleep(0.01)        # let the client's tasks read what was sent
     raise AssertionError("condition not reached after replaying "
                          f"{step_ms * max_steps / 1000:.0f} s of market data")
-
-
-async def rest_depth(sim, symbol: str, limit: int = 1000) -> dict:
-    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
-        r = await http.get("/api/v3/depth", params={"symbol": symbol, "limit": limit})
-        return orjson.loads(r.content)
-
-
-async def assert_book_equals_exchange(sim, book, n: int = 20) -> None:
-    """The client's book top ``n`` levels equal the exchange's own depth right now, once the
-    client has read what was sent (the simulator's clock is manual: the depth stands still)."""
-    depth = await rest_depth(sim, book.spec.symbol)
-    with trio.fail_after(10):
-        while book.last_update_id < depth["lastUpdateId"]:
-            await trio.sleep(0.01)
-    spec = book.spec
-    for side, key in ((BID, "bids"), (ASK, "asks")):
-        ours = [(spec.price(p), spec.qty(q)) for p, q in book.top(side, n)]
-        theirs = [(Decimal(p), Decimal(q)) for p, q in depth[key][:n]]
-        assert ours == theirs, f"{key} differ"
-    assert book.last_update_id <= depth["lastUpdateId"]
 
 
 async def next_event(client, predicate, timeout: float = 5.0) -> dict:

@@ -7,7 +7,8 @@ import pytest
 import trio
 
 from pyengine.book import KIND_NAMES, BookNotReadable
-from binance_sim_helpers import advance_until, assert_book_equals_exchange, sim_and_client
+from pyengine.sim.testing import assert_book_equals_exchange
+from binance_sim_helpers import advance_until, sim_and_client
 
 
 async def test_book_syncs_and_matches_exchange_depth():

@@ -118,7 +118,6 @@ class DepthSync:
 
     async def _resync(self, sym: str) -> None:
         book = self.feed.book(sym)
-        buf = self._buffers[sym]
         if self.feed_snapshot_wait_s:
             with trio.move_on_after(self.feed_snapshot_wait_s):
                 await self.wait_synced(sym)
