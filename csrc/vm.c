@@ -25,7 +25,7 @@ static int32_t order_args(int32_t op) {
     switch (op) {
     case PE_OP_ENTRY: case PE_OP_ORDER: return 8;
     case PE_OP_EXIT: return 9;
-    case PE_OP_EXIT_TRAIL: return 12;
+    case PE_OP_EXIT_TRAIL: return 13;
     case PE_OP_CLOSE: return 5;
     case PE_OP_CLOSE_ALL: return 2;
     default: return 1;

@@ -82,12 +82,15 @@ typedef struct {
     double initial_capital, qty_value, commission_value, slippage, mintick, qty_step, pointvalue;
     int32_t qty_type, commission_type, pyramiding, process_on_close, spot, n_strings;
     int32_t allow_entry;  /* strategy.risk.allow_entry_in: 0 all, 1 long, -1 short */
+    int32_t exit_model;   /* strategy(exit_fill_model): 0 "tradingview", 1 "freqtrade" */
+    double trail_entry_rise;  /* strategy(trail_entry_rise), percent: freqtrade model only */
 } pe_vm_config;
 
 /* One order call made by the script (what the live engine acts on). */
 typedef struct {
     int32_t bar, kind, id, dir, from_entry, oca, oca_type, comment, immediately, pad;
     double qty, qty_percent, limit, stop, profit, loss, trail_price, trail_points, trail_offset;
+    double trail_percent;
 } pe_vm_intent;
 
 /* One trade, closed or (flag open=1) still open at the end of the run. */

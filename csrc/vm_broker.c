@@ -140,6 +140,7 @@ static int record_intent(pe_vm *vm, int32_t kind, const pe_bk_order *o) {
     it->trail_price = o->trail_price;
     it->trail_points = o->trail_points;
     it->trail_offset = o->trail_offset;
+    it->trail_percent = o->trail_pct;
     return PE_OK;
 }
 
@@ -335,6 +336,29 @@ static inline double round_tick(const pe_vm *vm, double x) {
     return floor(x / tick + 0.5) * tick;
 }
 
+/* The tick price nearest x on its side: the smallest tick >= x (up) or the largest <= x,
+   compared exactly (a stop trailing by a percentage never sits further than it). */
+static inline double tick_toward(const pe_vm *vm, double x, int up) {
+    double tick = vm->cfg.mintick;
+    if (!(tick > 0) || x != x) return x;
+    if (vm->inv_tick > 0) {
+        double k = floor(x * vm->inv_tick + 0.5), p = k / vm->inv_tick;
+        return up ? (p >= x ? p : (k + 1) / vm->inv_tick) : (p <= x ? p : (k - 1) / vm->inv_tick);
+    }
+    double k = floor(x / tick + 0.5), p = k * tick;
+    return up ? (p >= x ? p : (k + 1) * tick) : (p <= x ? p : (k - 1) * tick);
+}
+
+/* Where a trailing leg with water mark wm has its stop: trail_offset ticks (`off`, as a
+   price) behind it, to the nearest tick, or trail_percent % of it behind, rounded towards
+   the water mark. */
+static inline double trail_stop(const pe_vm *vm, const pe_bk_order *o, int dir, double wm,
+                                double off) {
+    if (o->trail_pct == o->trail_pct)
+        return tick_toward(vm, wm * (1.0 - dir * (o->trail_pct / 100.0)), dir > 0);
+    return round_tick(vm, wm - dir * off);
+}
+
 /* Activation level of an exit's trailing leg for a position of direction dir at avg
    price: trail_price, or trail_points ticks from the entry; with both, the one the price
    reaches first. Rounded to the first tradable price at or beyond it. */
@@ -438,8 +462,9 @@ static int trail_hit(const pe_vm *vm, const pe_bk_order *o, int dir, double lvl,
                      double *t_out, double *px_out) {
     int armed = o->trail_armed;
     double wm = o->trail_wm;
+    int zero = o->trail_pct == o->trail_pct ? !(o->trail_pct > 0) : !(off > 0);
     if (armed) {  /* already beyond the trailed stop: a gap, or offset 0 at arming */
-        double stop = round_tick(vm, wm - dir * off);
+        double stop = trail_stop(vm, o, dir, wm, off);
         if (dir > 0 ? p <= stop : p >= stop) {
             *k_out = seg; *t_out = 0; *px_out = p;
             return 1;
@@ -453,7 +478,7 @@ static int trail_hit(const pe_vm *vm, const pe_bk_order *o, int dir, double lvl,
                 if (ub < dir * lvl) continue;
                 armed = 1;
                 double x = ua >= dir * lvl ? a : lvl;
-                if (!(off > 0)) {  /* the stop sits on the arming price */
+                if (zero) {  /* the stop sits on the arming price */
                     *k_out = k; *t_out = (x - a) / (b - a); *px_out = round_tick(vm, x);
                     return 1;
                 }
@@ -462,7 +487,7 @@ static int trail_hit(const pe_vm *vm, const pe_bk_order *o, int dir, double lvl,
                 wm = b;
             }
         } else if (ub < ua && armed) {  /* adverse: fills at the stop when it gets there */
-            double stop = round_tick(vm, wm - dir * off), us = dir * stop;
+            double stop = trail_stop(vm, o, dir, wm, off), us = dir * stop;
             if (ub <= us) {
                 *k_out = k;
                 *t_out = ua <= us ? 0 : (ua - us) / (ua - ub);
@@ -494,6 +519,14 @@ static void trail_finish(pe_vm *vm, const double *pts, int npts) {
     }
 }
 
+/* An exit that lost its trades (closed, or reversed into the other direction) is gone. */
+static int exit_gone(const pe_vm *vm, const pe_bk_order *o) {
+    double avg;
+    int dir;
+    return o->kind == K_EXIT && o->had_trades &&
+           (o->had_trades == 2 || matched_qty(vm, o->from, exit_upto(o), &avg, &dir) <= 0);
+}
+
 /* Fill pending orders along the path pts[0..npts-1], starting at pts[0]. */
 static void walk(pe_vm *vm, const double *pts, int npts) {
     int seg = 0;
@@ -511,15 +544,12 @@ static void walk(pe_vm *vm, const double *pts, int npts) {
         int64_t best_seq = 0;
         for (int64_t i = 0; i < vm->n_orders; i++) {
             pe_bk_order *o = &vm->orders[i];
+            if (vm->cfg.exit_model && o->kind == K_EXIT) continue;  /* ft_exits */
             legs lg;
             int r = order_legs(vm, o, &lg);
             trailing |= o->trail;
             if (r < 0) {
-                double avg;
-                int dir;
-                if (o->kind == K_EXIT && o->had_trades &&
-                    (o->had_trades == 2 ||
-                     matched_qty(vm, o->from, exit_upto(o), &avg, &dir) <= 0)) {
+                if (exit_gone(vm, o)) {
                     remove_order(vm, i);
                     i--;
                 } else if (o->trail) {
@@ -602,6 +632,80 @@ static void walk(pe_vm *vm, const double *pts, int npts) {
     }
 }
 
+/* Whether every open trade exit o covers was entered on this bar. */
+static int entered_now(const pe_vm *vm, const pe_bk_order *o) {
+    for (int64_t i = 0; i < vm->n_open; i++)
+        if (takes(&vm->open[i], o->from, exit_upto(o)) && vm->open[i].entry_bar != vm->bar)
+            return 0;
+    return 1;
+}
+
+/* The more protective of two stops of a position of direction dir (na: the other). */
+static inline double tighter(double a, double b, int dir) {
+    if (a != a) return b;
+    if (b != b) return a;
+    return dir * a >= dir * b ? a : b;
+}
+
+/* exit_fill_model = "freqtrade" (pine-subset.md 13.9): Freqtrade's backtesting rules for
+   the exit legs, once per bar after the other orders filled at the open. The stop that
+   held at the open is tested against the bar's low (long); if it holds, a trailing leg
+   first takes the bar's high and the raised stop is tested against the same low. A stop
+   not raised by the trailing leg wins over the limit, the limit over a trailed stop. A
+   stop fills at its price, or at the open when the whole bar lies beyond it. The limit is
+   a profit target taken unrounded: the high must go beyond it, and it fills at the tick
+   nearest it, or at the open when the bar opens beyond it. A trailed stop hit on the bar
+   its trades were entered fills at Freqtrade's worst case: the price rose trail_entry_rise %
+   above the entry, then fell back by the trail. */
+static void ft_exits(pe_vm *vm, double open, double high, double low) {
+    for (int64_t i = 0; i < vm->n_orders; i++) {
+        pe_bk_order *o = &vm->orders[i];
+        if (o->kind != K_EXIT) continue;
+        legs lg;
+        if (order_legs(vm, o, &lg) < 0) {
+            if (exit_gone(vm, o)) remove_order(vm, i--);
+            continue;
+        }
+        int dir = -lg.side;
+        double adv = dir > 0 ? low : high, fav = dir > 0 ? high : low;
+        double hard = tick_level(vm, lg.stop, lg.side > 0);
+        double lim = lg.limit;
+        double lvl = NAN, off = 0, trailed = NAN;
+        int trail = o->trail && trail_legs(vm, o, &lg, &lvl, &off);
+        if (trail && o->trail_armed) trailed = trail_stop(vm, o, dir, o->trail_wm, off);
+        double stop = tighter(hard, trailed, dir);
+        if (trail && !(stop == stop && dir * stop >= dir * adv)) {
+            trail_touch(o, dir, lvl, fav);
+            if (o->trail_armed) trailed = trail_stop(vm, o, dir, o->trail_wm, off);
+            stop = tighter(hard, trailed, dir);
+        }
+        int stop_hit = stop == stop && dir * stop >= dir * adv;
+        int by_trail = stop_hit && trailed == trailed &&
+                       (hard != hard || dir * trailed > dir * hard);
+        int lim_hit = lim == lim && dir * fav > dir * lim;
+        double px;
+        int is_stop = 1;
+        if (stop_hit && !by_trail) px = stop;
+        else if (lim_hit) {
+            px = dir * open > dir * lim ? open : round_tick(vm, lim);
+            is_stop = 0;
+        }
+        else if (stop_hit) px = stop;
+        else continue;
+        if (is_stop && by_trail && entered_now(vm, o)) {
+            double rise = vm->cfg.trail_entry_rise / 100.0, e = lg.avg;
+            double w = o->trail_pct == o->trail_pct
+                       ? e * ((1.0 + dir * rise) - dir * (o->trail_pct / 100.0))
+                       : e * (1.0 + dir * rise) - dir * off;
+            px = round_tick(vm, dir * w < dir * adv ? adv : w);
+        } else if (is_stop) {
+            px = dir * px > dir * fav ? open : px;
+        }
+        if (is_stop) px = slipped(vm, px, lg.side);
+        if (fill(vm, i--, px) != PE_OK) return;
+    }
+}
+
 void pe_broker_open(pe_vm *vm) {
     if (vm->n_orders == 0 && vm->n_open == 0 && !vm->dirty) return;  /* flat: nothing moves */
     if (vm->no_emulate) return;
@@ -612,6 +716,7 @@ void pe_broker_open(pe_vm *vm) {
         double pts[4] = {o, h, l, c};
         if (!(h - o < o - l)) { pts[1] = l; pts[2] = h; }
         walk(vm, pts, 4);
+        if (vm->cfg.exit_model) ft_exits(vm, o, h, l);
     }
     /* one pass: excursions of the open trades and their P&L at this close */
     double op = 0, pv = vm->cfg.pointvalue;
@@ -643,7 +748,7 @@ static void new_order(pe_vm *vm, pe_bk_order *o) {
     o->id = o->from = o->oca = o->comment = -1;
     o->qty = o->qty_pct = o->limit = o->stop = o->profit = o->loss = o->budget = NAN;
     o->raw_limit = o->raw_stop = o->tick_limit = o->tick_stop = NAN;
-    o->trail_price = o->trail_points = o->trail_offset = o->trail_wm = NAN;
+    o->trail_price = o->trail_points = o->trail_offset = o->trail_pct = o->trail_wm = NAN;
     o->trail_walk = -1;
     o->placed_bar = o->upto = (int32_t)vm->bar;
     o->seq = vm->seq++;
@@ -678,6 +783,7 @@ static void parse_order(int32_t op, const double *a, pe_bk_order *o) {
             o->trail_price = a[9];
             o->trail_points = a[10];
             o->trail_offset = a[11];
+            o->trail_pct = a[12];
         }
         break;
     case PE_OP_CLOSE:
@@ -795,17 +901,19 @@ int pe_broker_call(pe_vm *vm, int32_t op, const double *a) {
         q->stop = a[7];
         q->comment = str_arg(a[8]);
         if (op == PE_OP_EXIT_TRAIL || q->trail) {  /* a plain exit has no trailing leg */
-            double tp = NAN, tpts = NAN, toff = NAN;
-            if (op == PE_OP_EXIT_TRAIL) { tp = a[9]; tpts = a[10]; toff = a[11]; }
+            double tp = NAN, tpts = NAN, toff = NAN, tpct = NAN;
+            if (op == PE_OP_EXIT_TRAIL) { tp = a[9]; tpts = a[10]; toff = a[11]; tpct = a[12]; }
             int same = same_num(tp, q->trail_price) && same_num(tpts, q->trail_points) &&
-                       same_num(toff, q->trail_offset);
+                       same_num(toff, q->trail_offset) && same_num(tpct, q->trail_pct);
             int had = q->trail;
             q->trail_price = tp;
             q->trail_points = tpts;
             q->trail_offset = toff;
+            q->trail_pct = tpct;
             q->trail = tp == tp || tpts == tpts;
-            if (q->trail) trail_at_issue(vm, q, had && !same);
-            else q->trail_armed = 0;
+            /* the freqtrade model moves the water mark only when it processes a bar */
+            if (!q->trail) q->trail_armed = 0;
+            else if (!vm->cfg.exit_model) trail_at_issue(vm, q, had && !same);
         }
         return record_intent(vm, PE_OP_EXIT, q);
     }

@@ -12,7 +12,7 @@ typedef struct {
        (best price since arming) is carried across bars; trail_walk/seg/p say up to which
        point of which walk it has been advanced */
     int32_t trail, trail_armed, trail_seg, trail_pad;
-    double trail_price, trail_points, trail_offset, trail_wm, trail_p;
+    double trail_price, trail_points, trail_offset, trail_pct, trail_wm, trail_p;
     int64_t trail_walk;
     /* bar the order was first placed on; `upto` of an exit with from_entry: the bar it was
        last called on (it covers the trades of entries placed on or before it) */

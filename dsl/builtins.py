@@ -825,7 +825,8 @@ _STRATEGY_PARAMS = [("title", REQUIRED), ("shorttitle", None), ("overlay", None)
                     ("calc_bars_count", None), ("risk_free_rate", None),
                     ("use_bar_magnifier", None), ("fill_orders_on_standard_ohlc", None),
                     ("max_polylines_count", None), ("dynamic_requests", None),
-                    ("behind_chart", None), ("linktoseries", None)]
+                    ("behind_chart", None), ("linktoseries", None), ("exit_fill_model", None),
+                    ("trail_entry_rise", None)]
 _INDICATOR_PARAMS = [p for p in _STRATEGY_PARAMS if p[0] in (
     "title", "shorttitle", "overlay", "format", "precision", "scale", "max_bars_back",
     "explicit_plot_zorder", "max_lines_count", "max_labels_count", "max_boxes_count",
@@ -849,7 +850,7 @@ def _declaration(kind: str):
             v = cp.const_arg(node, f"{c.func}({k}=...)")
             if k == "title":
                 cfg["title"] = v
-            elif k in ("initial_capital", "default_qty_value", "commission_value"):
+            elif k in ("initial_capital", "default_qty_value", "commission_value", "trail_entry_rise"):
                 if v is None or not isinstance(v, (int, float)) or v < 0:
                     raise cp.err(node, f"{k} must be a non-negative number")
                 cfg[k] = float(v)
@@ -868,6 +869,10 @@ def _declaration(kind: str):
                 cfg[k] = v
             elif k == "process_orders_on_close":
                 cfg[k] = bool(v)
+            elif k == "exit_fill_model":
+                if v not in ("tradingview", "freqtrade"):
+                    raise cp.err(node, 'exit_fill_model must be "tradingview" or "freqtrade"')
+                cfg[k] = v
             elif k == "close_entries_rule" and v not in ("FIFO", None):
                 raise cp.err(node, f"not supported yet: close_entries_rule={v!r} (LATER)")
             elif k in ("calc_on_order_fills", "use_bar_magnifier") and v:
@@ -1070,6 +1075,9 @@ def _strategy_entry(op: str):
     return h
 
 
+_TRAIL_ARGS = ("trail_price", "trail_points", "trail_offset", "trail_percent")
+
+
 def _strategy_exit(cp: Compiler, c: A.Call) -> Val:
     _need_strategy(cp, c)
     a = cp.bind(c, [("id", REQUIRED), ("from_entry", None), ("qty", None), ("qty_percent", None),
@@ -1078,12 +1086,16 @@ def _strategy_exit(cp: Compiler, c: A.Call) -> Val:
                     ("oca_name", None), ("comment", None), ("comment_profit", None),
                     ("comment_loss", None), ("comment_trailing", None),
                     ("alert_message", None), ("alert_profit", None), ("alert_loss", None),
-                    ("alert_trailing", None), ("disable_alert", None), ("when", None)])
-    trail = [k for k in ("trail_price", "trail_points", "trail_offset")
-             if a[k] is not None and not isinstance(a[k], A.Na)]
-    if trail == ["trail_offset"]:
-        raise cp.err(a["trail_offset"], "strategy.exit: trail_offset needs trail_price or "
-                                        "trail_points (the trailing stop's activation level)")
+                    ("alert_trailing", None), ("disable_alert", None), ("when", None),
+                    ("trail_percent", None)])
+    trail = [k for k in _TRAIL_ARGS if a[k] is not None and not isinstance(a[k], A.Na)]
+    for k in ("trail_offset", "trail_percent"):
+        if k in trail and "trail_price" not in trail and "trail_points" not in trail:
+            raise cp.err(a[k], f"strategy.exit: {k} needs trail_price or trail_points (the "
+                               f"trailing stop's activation level)")
+    if "trail_offset" in trail and "trail_percent" in trail:
+        raise cp.err(a["trail_percent"], "strategy.exit: give trail_offset (ticks) or "
+                                         "trail_percent, not both")
     for k in ("comment_profit", "comment_loss", "comment_trailing"):
         if a[k] is not None:
             raise cp.err(a[k], f"not supported yet: {k} (use comment)")
@@ -1097,8 +1109,7 @@ def _strategy_exit(cp: Compiler, c: A.Call) -> Val:
                 _opt(cp, a["loss"], "loss", NUMERIC), _opt(cp, a["stop"], "stop", NUMERIC),
                 _opt(cp, a["comment"], "comment", ("string",))]
         if trail:
-            vals += [_opt(cp, a[k], k, NUMERIC)
-                     for k in ("trail_price", "trail_points", "trail_offset")]
+            vals += [_opt(cp, a[k], k, NUMERIC) for k in _TRAIL_ARGS]
         if a["oca_name"] is not None:
             cp.expr(a["oca_name"])
         cp.emit("EXIT_TRAIL" if trail else "EXIT", a=_order_block(cp, vals))

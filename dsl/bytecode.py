@@ -1,6 +1,6 @@
 """The compiled-strategy artefact and its file format.
 
-File format, version 1: the 6 bytes ``PEBC1\\n`` followed by one UTF-8 JSON object:
+File format, version 2: the 6 bytes ``PEBC1\\n`` followed by one UTF-8 JSON object:
 
 - ``format``: 1; ``pine_version``: 4/5/6; ``filename``; ``source_sha256``
 - ``code``: list of instructions ``[op, d, a, b, c, e]`` (opcodes: ``PE_OP_*`` in
@@ -33,7 +33,7 @@ Argument blocks of the order opcodes (``a`` = first slot of the block):
 ENTRY/ORDER ``[id, dir, qty, limit, stop, oca_name, oca_type, comment]``,
 EXIT ``[id, from_entry, qty, qty_percent, profit, limit, loss, stop, comment]``,
 EXIT_TRAIL (strategy.exit with trailing arguments) the EXIT block then ``[trail_price,
-trail_points, trail_offset]``,
+trail_points, trail_offset, trail_percent]`` (format 2; format 1 had no trail_percent),
 CLOSE ``[id, qty, qty_percent, comment, immediately]``, CLOSE_ALL ``[comment,
 immediately]``, CANCEL ``[id]``, CANCEL_ALL ``[]``.
 """
@@ -45,7 +45,7 @@ import math
 from dataclasses import dataclass, field
 
 MAGIC = b"PEBC1\n"
-FORMAT = 1
+FORMAT = 2
 N_RESERVED = 48
 
 
@@ -99,7 +99,8 @@ class Program:
                 raise BytecodeError(f"invalid bytecode: {what}")
 
         need(isinstance(b, dict), "body is not an object")
-        need(b.get("format") == FORMAT, f"unsupported format {b.get('format')!r}")
+        need(b.get("format") == FORMAT, f"unsupported format {b.get('format')!r} (this version reads "
+                                        f"format {FORMAT}: compile the .pine file again)")
         init = b.get("init")
         need(isinstance(init, list) and len(init) >= N_RESERVED, "init")
         need(all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))

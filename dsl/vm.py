@@ -16,7 +16,7 @@ INTENT_DTYPE = np.dtype([("bar", "<i4"), ("kind", "<i4"), ("id", "<i4"), ("dir",
                          ("qty", "<f8"), ("qty_percent", "<f8"), ("limit", "<f8"),
                          ("stop", "<f8"), ("profit", "<f8"), ("loss", "<f8"),
                          ("trail_price", "<f8"), ("trail_points", "<f8"),
-                         ("trail_offset", "<f8")])
+                         ("trail_offset", "<f8"), ("trail_percent", "<f8")])
 _NO_INTENTS = np.zeros(0, dtype=INTENT_DTYPE)
 _NO_INTENTS.flags.writeable = False
 TRADE_DTYPE = np.dtype([("entry_bar", "<i4"), ("exit_bar", "<i4"), ("entry_sig", "<i4"),
@@ -37,6 +37,7 @@ _COMM = {"percent": lib.PE_COMM_PERCENT, "cash_per_contract": lib.PE_COMM_PER_CO
          "cash_per_order": lib.PE_COMM_PER_ORDER}
 _ALLOW_ENTRY = {"all": 0, "long": 1, "short": -1}
 MODES = ("spot", "tradingview")
+EXIT_MODELS = ("tradingview", "freqtrade")   # strategy(exit_fill_model=...), pine-subset.md 13.9
 
 
 class Vm:
@@ -73,6 +74,8 @@ class Vm:
         c.process_on_close = 1 if cfg.get("process_orders_on_close") else 0
         c.spot = 1 if mode == "spot" else 0
         c.allow_entry = _ALLOW_ENTRY[cfg.get("allow_entry_in", "all")]
+        c.exit_model = EXIT_MODELS.index(cfg.get("exit_fill_model", "tradingview"))
+        c.trail_entry_rise = float(cfg.get("trail_entry_rise", 0.0))
         c.n_strings = len(program.strings)
         code = np.asarray(program.code, dtype=np.int32).reshape(-1, 6)
         init = np.asarray(program.init, dtype=np.float64)
@@ -225,5 +228,6 @@ class Vm:
                  "limit": f(r["limit"]), "stop": f(r["stop"]), "profit": f(r["profit"]),
                  "loss": f(r["loss"]), "trail_price": f(r["trail_price"]),
                  "trail_points": f(r["trail_points"]), "trail_offset": f(r["trail_offset"]),
+                 "trail_percent": f(r["trail_percent"]),
                  "immediately": bool(r["immediately"])}
                 for r in intents]

@@ -14,13 +14,17 @@ import pandas as pd
 from dsl.freqtrade.ftrun import Trade
 
 EXPLANATIONS = {
-    "stop_and_roi": "stoploss and ROI both reachable in one candle: Freqtrade always assumes the stop first",
-    "gap": "the candle opened beyond the order price: Freqtrade fills ROI at max(price, low) and stops at the "
-           "stop price, the emulator at the open",
-    "roi_touch": "the candle high equals the ROI price rounded down to the tick: Freqtrade needs a profit "
-                 "strictly above the ROI",
-    "trailing": "trailing stop raised and hit inside one candle: Freqtrade raises it with that candle's high "
-                "before testing the low",
+    "stop_and_roi": "stoploss and ROI both reachable in one candle after the stop trailed |stoploss| below a "
+                    "high: Freqtrade counts that stop as trailing and takes the ROI first; the script raised "
+                    "it at the close, so the emulator counts it as the fixed stop, which wins",
+    "gap": "the candle opened above the ROI target of a step that began before it: Freqtrade fills at "
+           "max(target, low), the emulator at the open",
+    "trailing": "stop trailing |stoploss| below the high before the trailing_stop_positive_offset is reached, "
+                "raised and hit inside one candle: Freqtrade raises it with that candle's high before "
+                "testing the low, the script raises it at the close",
+    "trailing_entry": "stop trailing |stoploss| below the high before the offset is reached, raised and hit on "
+                      "the entry candle: Freqtrade fills at its worst case max(low, open * (1 - |stoploss|)), "
+                      "the script raises that stop at the close",
     "entry_candle": "exit on the entry candle, whose open (the fill) differs from the signal close the "
                     "order legs were computed from",
     "end_of_data": "Freqtrade force-exits trades still open at the end of the data; ours stay open",
@@ -82,9 +86,11 @@ def compare_signals(report: Report, ft: pd.DataFrame, ours: pd.DataFrame, start:
 
 
 def compare_trades(report: Report, ft: list[Trade], ours: list[Trade], candles: pd.DataFrame,
-                   tick: float, trailing: tuple[float, ...] = ()) -> None:
-    """``trailing``: the stop ratios Freqtrade may trail with (``trailing_stop_positive`` and
-    ``|stoploss|``), used to verify that a trailing exit was raised inside its own candle."""
+                   tick: float, trailing: tuple[float, ...] = (), entry_worst: tuple[float, ...] = ()) -> None:
+    """``trailing``: the stop ratios the exported script raises at the close rather than in the
+    candle (``|stoploss|`` below the offset), to verify a trailing exit raised inside its
+    candle; ``entry_worst``: the multiples of the open Freqtrade then assumes for such an exit
+    on the entry candle (``_get_close_rate_for_stoploss``)."""
     by_entry = {t.entry_time: t for t in ours}
     bars = candles.set_index("date")
     tol = tick / 2 + 1e-9
@@ -98,7 +104,7 @@ def compare_trades(report: Report, ft: list[Trade], ours: list[Trade], candles: 
             rows.append(Row("matched", f, o))
         else:
             row = Row("price" if f.exit_time == o.exit_time else "exit", f, o)
-            row.reason = _explain(row, bars, tick, trailing)
+            row.reason = _explain(row, bars, tick, trailing, entry_worst)
             rows.append(row)
     rows += [Row("extra", None, o) for o in by_entry.values()]
     # A trade present on one side only is explained when the other side was still holding a
@@ -120,7 +126,8 @@ def _tick_up(x: float, tick: float) -> float:
     return k / inv if k / inv >= x else (k + 1) / inv
 
 
-def _explain(row: Row, bars: pd.DataFrame, tick: float, trailing: tuple[float, ...]) -> str:
+def _explain(row: Row, bars: pd.DataFrame, tick: float, trailing: tuple[float, ...],
+             entry_worst: tuple[float, ...]) -> str:
     f, o = row.ft, row.ours
     if f.reason == "force_exit" or o.reason == "open":
         return "end_of_data"
@@ -129,18 +136,20 @@ def _explain(row: Row, bars: pd.DataFrame, tick: float, trailing: tuple[float, .
         return ""
     c = bars.loc[t]
     if t == f.entry_time:
+        if f.reason == "trailing_stop_loss" and f.exit_time == t and any(
+                abs(f.exit_price - round(max(c["low"], c["open"] * m) / tick) * tick) <= tick / 2 + 1e-9
+                for m in entry_worst):
+            return "trailing_entry"
         return "entry_candle"
     if f.reason == "trailing_stop_loss" and f.exit_time < o.exit_time and c["low"] <= f.exit_price and \
             any(abs(f.exit_price - _tick_up(c["high"] * (1 - x), tick)) <= tick / 2 + 1e-9 for x in trailing):
         return "trailing"
     if f.exit_time == o.exit_time:
-        if abs(o.exit_price - c["open"]) <= tick / 2 and abs(f.exit_price - c["open"]) > tick / 2:
+        if f.reason == "roi" and abs(o.exit_price - c["open"]) <= tick / 2 and \
+                c["low"] - tick / 2 <= f.exit_price < c["open"] - tick / 2:
             return "gap"
-        if f.reason == "stop_loss" and o.reason == "roi" or f.reason == "roi" and o.reason == "stop":
+        if trailing and f.reason == "roi" and o.reason == "stop" and c["low"] <= o.exit_price:
             return "stop_and_roi"
-    if f.reason == "roi" and o.exit_time < f.exit_time and o.reason == "roi" \
-            and abs(c["high"] - o.exit_price) <= tick / 2:
-        return "roi_touch"
     return ""
 
 

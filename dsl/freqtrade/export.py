@@ -235,6 +235,11 @@ class Translator:
             raise self.err(self.cls, "a strategy without a numeric stoploss")
         if not re.fullmatch(r"\d+[mhd]", str(s.timeframe)):
             raise self.err(self.cls, f"timeframe {s.timeframe!r}", "use minutes, hours or days, e.g. '5m'")
+        try:
+            risk_rules.trailing_leg(s)
+        except ValueError as exc:
+            raise self.err(at("trailing_stop") or self.cls, f"this trailing stop ({exc})",
+                           "use a trailing ratio below 0.3") from None
 
     def _param(self, name: str, call: ast.Call, class_values: dict[str, Any]) -> Param:
         ptype = PARAM_TYPES[_call_name(call)]

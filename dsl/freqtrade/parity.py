@@ -95,7 +95,9 @@ def parity(strategy_file: str | pathlib.Path, datadir: str | pathlib.Path, *, cl
     compare.compare_signals(report, ft.signals[["date", "enter_long", "exit_long"]], ours.signals, ft.start)
     tick, _ = symbol_filters(pair)
     st = exp.strategy
-    trailing = (abs(st.stoploss),) + ((abs(st.trailing_stop_positive),) if st.trailing_stop_positive else ()) \
-        if st.trailing_stop else ()
-    compare.compare_trades(report, ft.trades, ours.trades, ft.signals, tick, trailing)
+    # the script trails |stoploss| at the close only below the offset (risk_rules.trailing_leg)
+    at_close = (abs(st.stoploss),) if st.trailing_stop and st.trailing_stop_positive is not None \
+        and not st.trailing_only_offset_is_reached else ()
+    compare.compare_trades(report, ft.trades, ours.trades, ft.signals, tick, at_close,
+                           tuple(1 - x for x in at_close))
     return Parity(exp, ft, ours, report, ft.seconds, ours_s)

@@ -1,7 +1,7 @@
 """Freqtrade's backtesting order rules written as Pine ``strategy.*`` calls.
 
 What Freqtrade 2026.9 does (``optimize/backtesting.py``, ``strategy/interface.py``) and how the
-script reproduces it with the TradingView broker emulator of the Pine subset:
+script reproduces it with the broker emulator of the Pine subset:
 
 * Signals are computed on the closed candle t; Freqtrade shifts them by one row, so a trade
   opens at the **open of t+1**. Pine: a market ``strategy.entry`` placed at t's close fills at
@@ -9,27 +9,34 @@ script reproduces it with the TradingView broker emulator of the Pine subset:
 * Exit signal (``use_exit_signal``): ``exit_long and not enter_long`` on t exits at the open of
   t+1 and wins over stoploss/ROI on that candle. Pine: ``strategy.close`` fills at the open,
   before any price order on the bar's path.
-* Stoploss: ``stop = round_up_to_tick(open_rate * (1 + stoploss))`` (Freqtrade rounds longs' stops
-  up to the price precision), hit when the candle low reaches it, filled at the stop price
-  (or at the open when the whole candle is below it). Pine: the stop leg of ``strategy.exit``.
+* Exit legs: the script declares ``exit_fill_model="freqtrade"`` (pine-subset.md 13.9), so
+  its ``strategy.exit`` legs are filled by Freqtrade's candle rules, not by a price path: the
+  stop that held at the open is tested against the low first; a trailing leg then takes the
+  candle's high before the low is tested; a fixed stop wins over ROI, ROI over a trailed stop;
+  a stop fills at its price (at the open only when the whole candle is below it).
+* Stoploss: ``stop = round_up_to_tick(open_rate * (1 + stoploss))`` (Freqtrade rounds longs'
+  stops up to the price precision). Pine: the ``stop`` of the exit.
 * ROI: the highest ``minimal_roi`` key <= minutes since the entry candle; exits when the
   candle high gives a profit above it, at ``(1+roi)*open_rate*(1+fee)/(1-fee)`` rounded to the
-  tick, or at the open when a new ROI step starts below the open. Pine: the limit leg,
-  recomputed every bar for the next bar's trade duration.
-* Trailing stop: each candle whose low is above the current stop raises the stop from that
-  candle's high (``trailing_stop_positive`` once the profit at the high is above the offset;
-  ``trailing_only_offset_is_reached`` waits for it). Pine: the same recurrence at every close.
+  tick, or at the open when a new ROI step starts below the open. Pine: the ``limit``, given
+  unrounded, recomputed every bar for the next bar's trade duration.
+* Trailing stop: ``trailing_stop_positive`` once the profit at a candle's high is above
+  ``trailing_stop_positive_offset`` (the first such tick is the ``trail_price``), ``|stoploss|``
+  below the high otherwise (unless ``trailing_only_offset_is_reached``), each stop
+  ``high * (1 - ratio)`` rounded up. Pine: a ``trail_percent`` leg; the ``|stoploss|`` trail
+  below the offset (with a positive trail) is raised by the script at each close.
 * On the entry candle the fill price is not known when the orders are placed, so the legs use
-  ``profit``/``loss`` ticks computed from the signal candle's close.
+  ``profit``/``loss``/``trail_points`` ticks computed from the signal candle's close.
+* A trailing stop hit on the entry candle: Freqtrade's worst case ``max(low, open * (1 +
+  offset - positive))`` (``trailing_only_offset_is_reached``) or ``open * (1 - ratio)``. Pine:
+  ``strategy(trail_entry_rise=offset %)`` (pine-subset.md 13.9).
 
-Residual differences (each is a documented Freqtrade backtesting assumption, and the parity
-report classifies them): stop and ROI reachable in one candle (Freqtrade always takes the
-stop; the emulator follows the bar's open-high-low-close path); a candle that gaps over a
-price level (Freqtrade fills ROI at the candle low and stops at the stop price, the emulator
-at the open); a ROI price rounded down to the tick that the high touches exactly (Freqtrade
-needs a profit strictly above the ROI); a trailing stop raised and hit inside the same candle
-(Freqtrade raises it with that candle's high before testing its low); and stop/ROI hits on
-the entry candle when the entry open differs from the signal close.
+Residual differences (each a documented Freqtrade backtesting assumption, classified by the
+parity report, ``compare.py``; none occurs in the bundled five months): a candle opening above
+the target of an ROI step that began earlier (Freqtrade fills at ``max(target, low)``, the
+emulator at the open); exits on the entry candle whose legs moved with the open; and, for
+``trailing_only_offset_is_reached = False`` with a positive trail, the ``|stoploss|`` trail
+raised and hit inside one candle below the offset.
 """
 from __future__ import annotations
 
@@ -83,6 +90,62 @@ def _needed(defs: list[tuple[str, str]], roots: list[str]) -> list[tuple[str, st
     return [(n, c) for n, c in defs if n in want]
 
 
+def _percent(ratio: float, sign: int = -1, bases: tuple[float, ...] = (1.0,)) -> str:
+    """A Pine percent literal P for ``ratio`` such that the emulator's ``base + sign * P / 100``
+    is Freqtrade's ``base + sign * ratio`` bit for bit for every base (``1 - positive``,
+    ``(1 + offset) - positive``, ``1 + offset``): the decimal percent when it qualifies, else
+    the nearest double that does (a stop rounded up to the tick moves when the product lands
+    on a tick)."""
+    import math
+    from decimal import Decimal
+
+    ratio = abs(ratio)
+
+    def exact(p: float) -> bool:
+        return all(b + sign * (p / 100) == b + sign * ratio for b in bases)
+
+    text = format(Decimal(repr(ratio)) * 100, "f")
+    if exact(float(text)):
+        return text
+    lo = hi = ratio * 100
+    for _ in range(1000):
+        for p in (lo, hi):
+            if exact(p):
+                return repr(p)
+        lo, hi = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+    raise ValueError(f"no percent literal reproduces {ratio!r} exactly")
+
+
+def trailing_leg(s: "Strategy") -> tuple[str, str, bool] | None:
+    """Freqtrade's trailing stop as a percent trailing leg: (trail_percent literal, activation
+    price expression in ``{e}`` (the entry), and whether the stop also trails |stoploss|
+    below the high until that level)."""
+    if not s.trailing_stop:
+        return None
+    off = _f(float(s.trailing_stop_positive_offset or 0.0))
+    if s.trailing_stop_positive is None:
+        # the stop trails |stoploss| under the high, from the entry or once the profit at the
+        # high reaches the offset
+        level = f"ft_activation({{e}}, {off}, false)" if s.trailing_only_offset_is_reached else "{e}"
+        return _percent(s.stoploss), level, False
+    # trailing_stop_positive once the profit at the high is above the offset; below it the
+    # stop trails |stoploss| unless trailing_only_offset_is_reached
+    # with trailing_only_offset_is_reached the entry candle's worst case is (1 + offset) - positive
+    bases = (1.0, 1.0 + abs(float(s.trailing_stop_positive_offset or 0.0)))
+    entry_rise(s)
+    return (_percent(s.trailing_stop_positive, bases=bases), f"ft_activation({{e}}, {off}, true)",
+            not s.trailing_only_offset_is_reached)
+
+
+def entry_rise(s: "Strategy") -> str:
+    """Freqtrade's worst case for a trailing stop hit on the entry candle
+    (``_get_close_rate_for_stoploss``): ``open * (1 + offset - positive)`` when only the offset
+    arms it, ``open * (1 - ratio)`` otherwise (no rise)."""
+    if s.trailing_stop and s.trailing_only_offset_is_reached and s.trailing_stop_positive:
+        return f", trail_entry_rise={_percent(float(s.trailing_stop_positive_offset or 0.0), 1)}"
+    return ""
+
+
 def _roi_function(roi: dict[int, float]) -> str:
     parts = [f"dur >= {k} ? {_f(v)}" for k, v in sorted(roi.items(), reverse=True)]
     return "ft_roi(dur) => " + " : ".join(parts) + " : na"
@@ -120,7 +183,7 @@ def write_pine(s: "Strategy", defs: list[tuple[str, str]], enter: str, exit_: st
         "// freqtrade: " + json.dumps(freqtrade_settings(s), sort_keys=True),
         f'strategy("{s.name}", overlay=true, initial_capital=1000, default_qty_type=strategy.percent_of_equity, '
         f"default_qty_value=100, commission_type=strategy.commission.percent, commission_value={_f(fee * 100)}, "
-        "pyramiding=1)",
+        f'pyramiding=1, exit_fill_model="freqtrade"{entry_rise(s)})',
         "",
         *_inputs(s),
         "// Freqtrade trades only after the startup candles: the first signal candle (UNIX ms).",
@@ -144,9 +207,10 @@ def write_pine(s: "Strategy", defs: list[tuple[str, str]], enter: str, exit_: st
         "ft_tick_up(x) =>",
         "    k = math.round(x * ft_inv)",
         "    k / ft_inv >= x ? k / ft_inv : (k + 1) / ft_inv",
-        "ft_tick_round(x) => math.round(x * ft_inv) / ft_inv",
         _roi_function(s.minimal_roi),
-        "ft_roi_price(entry, r) => ft_tick_round((1.0 + r) * (entry * (1.0 + ft_fee)) / (1.0 - ft_fee))",
+        "// the ROI target, unrounded: the freqtrade exit model fills it when the high goes beyond it,",
+        "// at the nearest tick",
+        "ft_roi_price(entry, r) => (1.0 + r) * (entry * (1.0 + ft_fee)) / (1.0 - ft_fee)",
         "ft_in = strategy.position_size > 0",
         "ft_new = ft_in and not ft_in[1]",
         "var int ft_entry_bar = 0",
@@ -159,23 +223,39 @@ def write_pine(s: "Strategy", defs: list[tuple[str, str]], enter: str, exit_: st
         "    ft_stop := ft_tick_up(ft_entry * (1.0 - ft_sl))",
     ]
     ignore_roi = "enter_long" if s.ignore_roi_if_entry_signal else "false"
-    if s.trailing_stop:
-        tsp = s.trailing_stop_positive
-        off = float(s.trailing_stop_positive_offset or 0.0)
-        only = "true" if s.trailing_only_offset_is_reached else "false"
-        pos_rule = f"ft_bp > {_f(off)} ? {_f(abs(tsp))} : ft_sl" if tsp is not None else "ft_sl"
+    trail = trailing_leg(s)
+    leg, first_leg = "", ""
+    if trail:
+        pct, level, pre = trail
         lines += [
-            "if ft_in and ft_stop < low",
-            "    ft_bp = (high * (1.0 - ft_fee)) / (ft_entry * (1.0 + ft_fee)) - 1.0",
-            f"    if not ({only} and ft_bp < {_f(off)})",
-            f"        ft_trail = {pos_rule}",
-            "        ft_stop := math.max(ft_stop, ft_tick_up(high * (1.0 - ft_trail)))",
+            "// Freqtrade's profit ratio at a rate, fees included, for a trade entered at e",
+            "ft_bp(e, rate) => (rate * (1.0 - ft_fee)) / (e * (1.0 + ft_fee)) - 1.0",
+            "// the first tick where that profit is above r (at or above r when not strict)",
+            "ft_activation(e, r, strict) =>",
+            "    k = math.floor(e * (1.0 + ft_fee) * (1.0 + r) / (1.0 - ft_fee) * ft_inv) - 2",
+            "    for i = 0 to 5",
+            "        p = ft_bp(e, k / ft_inv)",
+            "        if strict ? p <= r : p < r",
+            "            k := k + 1",
+            "    k / ft_inv",
+            "var float ft_act = na",
+            "if ft_new",
+            f"    ft_act := {level.format(e='ft_entry')}",
         ]
+        if pre:  # below the activation level the stop trails |stoploss| under the high
+            lines += [
+                "if ft_in and ft_stop < low and ft_bp(ft_entry, high) <= "
+                f"{_f(float(s.trailing_stop_positive_offset or 0.0))}",
+                "    ft_stop := math.max(ft_stop, ft_tick_up(high * (1.0 - ft_sl)))",
+            ]
+        leg = f", trail_price=ft_act, trail_percent={pct}"
+        first_leg = (f", trail_points=math.round(({level.format(e='close')} - close) * ft_inv), "
+                     f"trail_percent={pct}")
     lines += [
         "if ft_in",
         f"    ft_r = ft_roi((bar_index + 1 - ft_entry_bar) * {tf})",
         f"    ft_limit = na(ft_r) or {ignore_roi} ? na : ft_roi_price(ft_entry, ft_r)",
-        '    strategy.exit("ft", "L", limit=ft_limit, stop=ft_stop)',
+        f'    strategy.exit("ft", "L", limit=ft_limit, stop=ft_stop{leg})',
     ]
     if s.use_exit_signal:
         lines += [
@@ -188,8 +268,8 @@ def write_pine(s: "Strategy", defs: list[tuple[str, str]], enter: str, exit_: st
         "    ft_loss = math.round((close - ft_tick_up(close * (1.0 - ft_sl))) / syminfo.mintick)",
         "    ft_r0 = ft_roi(0)",
         f"    ft_profit = na(ft_r0) or {'true' if s.ignore_roi_if_entry_signal else 'false'} ? na : "
-        "math.round((ft_roi_price(close, ft_r0) - close) / syminfo.mintick)",
-        '    strategy.exit("ft", "L", profit=ft_profit, loss=ft_loss)',
+        "(ft_roi_price(close, ft_r0) - close) / syminfo.mintick",
+        f'    strategy.exit("ft", "L", profit=ft_profit, loss=ft_loss{first_leg})',
         "",
     ]
     return "\n".join(lines)

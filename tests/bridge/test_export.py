@@ -84,8 +84,32 @@ def test_workspace_and_public_strategies_export(path):
 
 def test_trailing_stop_rules_are_emitted():
     pine = export_file(ROOT / "tests/bridge/strategies/EmaCrossTrailing.py").pine
-    assert "if not (true and ft_bp < 0.02)" in pine
-    assert "ft_trail = ft_bp > 0.02 ? 0.01 : ft_sl" in pine
+    # Freqtrade's candle rules for the exit legs, and its worst case on the entry candle
+    assert 'exit_fill_model="freqtrade", trail_entry_rise=2.00)' in pine
+    # trailing_stop_positive 0.01 once the profit at the high is above the 0.02 offset
+    assert "ft_act := ft_activation(ft_entry, 0.02, true)" in pine
+    assert 'strategy.exit("ft", "L", limit=ft_limit, stop=ft_stop, trail_price=ft_act, trail_percent=1.00)' in pine
+    # no |stoploss| trail below the offset with trailing_only_offset_is_reached
+    assert "high * (1.0 - ft_sl)" not in pine
+
+
+@pytest.mark.parametrize("settings,percent,below_offset", [
+    ("trailing_stop = True\n", "trail_percent=5.00", False),   # trails |stoploss| from the entry
+    ("trailing_stop = True\ntrailing_stop_positive = 0.007\ntrailing_stop_positive_offset = 0.013\n",
+     "trail_percent=0.700", True),
+])
+def test_trailing_variants_and_exact_percent_literals(settings, percent, below_offset):
+    pine = export_source(strategy(extra=settings), "s.py").pine
+    assert percent in pine and "trail_entry_rise" not in pine
+    assert ("high * (1.0 - ft_sl)" in pine) == below_offset
+
+
+def test_trailing_ratio_without_an_exact_percent_is_refused():
+    src = strategy(extra="trailing_stop = True\n").replace("stoploss = -0.05", "stoploss = -0.346")
+    with pytest.raises(ExportError) as exc:
+        export_source(src, "s.py")
+    assert f"s.py:{line_of(src, 'trailing_stop = True')}:" in str(exc.value)
+    assert "no percent literal" in str(exc.value) or "exactly" in str(exc.value)
 
 
 def test_macd_reproduces_talib_seeding():

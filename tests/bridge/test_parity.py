@@ -2,7 +2,10 @@
 
 Targets: every entry/exit signal equal on every candle after the startup candles; trades equal
 (entry and exit candle and price, to half a tick) for >= 99 %; every other difference classified
-as one of the documented Freqtrade backtesting assumptions.
+as one of the documented Freqtrade backtesting assumptions (compare.EXPLANATIONS). On these
+candles (and over the five months of the long run) the only difference left is a trade still
+open at the end, which Freqtrade force-exits: the exported scripts' exit_fill_model="freqtrade"
+(pine-subset.md 13.9) reproduces Freqtrade's stoploss, ROI and trailing-stop candle rules.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ CASES = [
     (WORKSPACE / "BollingerMeanReversion.py", "20260301-20260310"),
     (WORKSPACE / "DualMaTrend.py", "20260301-20260310"),
     (PUBLIC / "RsiRoiTable.py", "20260301-20260320"),
+    (PUBLIC / "EmaCrossTrailing.py", "20260301-20260401"),
     (PUBLIC / "BollingerConditions.py", "20260301-20260310"),
     (PUBLIC / "MacdTrend.py", "20260301-20260320"),
     (PUBLIC / "EmaRangeHyperopt.py", "20260301-20260310"),
@@ -52,22 +56,49 @@ def test_parity(path, timerange, ft_data):
     assert r.comparable >= 5, "too few trades to compare"
     assert not r.unexplained, text
     assert r.matched_ratio >= 0.99, text
+    assert {row.reason for row in r.rows if row.status != "matched"} <= {"end_of_data"}, text
 
 
-def test_trailing_stop_differences_are_all_the_documented_ones(ft_data):
-    """Freqtrade raises a trailing stop with a candle's high and then tests the same candle's low;
-    an order-based broker (ours, TradingView's, a live exchange) cannot. Those exits differ; the
-    rest must match exactly."""
-    result = _run(PUBLIC / "EmaCrossTrailing.py", ft_data, "20260301-20260315")
+def test_trailing_stop_raised_and_hit_inside_a_candle_matches(ft_data):
+    """Freqtrade raises a trailing stop with a candle's high and tests the same candle's low,
+    and on the entry candle assumes the worst case max(low, open * (1 + offset - positive));
+    the exported script's exit_fill_model="freqtrade" does the same. This window holds two
+    entry-candle trailing exits and many raised-and-hit ones (TradingView's path rules got
+    about 12 % of them wrong)."""
+    result = _run(PUBLIC / "EmaCrossTrailing.py", ft_data, "20260601-20260610")
     r = result.report
     text = compare.render(r, "EmaCrossTrailing", 0.99)
     print(text)
-    assert r.signal_ratio == 1.0, text
-    assert not r.unexplained, text
-    reasons = {row.reason for row in r.rows if row.status != "matched"}
-    assert reasons <= {"trailing", "entry_candle", "end_of_data", "follows", "gap"}, reasons
-    others = [row for row in r.rows if row.status == "matched" or row.reason not in ("trailing", "entry_candle")]
-    assert sum(row.status == "matched" for row in others) / max(1, len(others)) >= 0.99
+    assert r.signal_ratio == 1.0 and not r.unexplained and r.matched_ratio == 1.0, text
+    trailing = [row for row in r.rows if row.status == "matched" and row.ft.reason == "trailing_stop_loss"]
+    assert len(trailing) >= 10, text
+    assert sum(row.ft.exit_time == row.ft.entry_time for row in trailing) == 2, text
+
+
+# Freqtrade's other trailing settings (it refuses trailing_only_offset_is_reached without a
+# trailing_stop_positive), each exported to a trail_percent leg (risk_rules.trailing_leg)
+TRAILING_VARIANTS = {
+    "plain": "    trailing_stop = True\n",
+    "positive_below_offset_too": "    trailing_stop = True\n    trailing_stop_positive = 0.01\n"
+                                 "    trailing_stop_positive_offset = 0.02\n",
+    "positive_zero_offset": "    trailing_stop = True\n    trailing_stop_positive = 0.005\n",
+}
+
+
+@pytest.mark.parametrize("variant", TRAILING_VARIANTS)
+def test_trailing_variants(variant, ft_data, tmp_path):
+    src = (PUBLIC / "EmaCrossTrailing.py").read_text()
+    settings = ("    trailing_stop = True\n    trailing_stop_positive = 0.01\n"
+                "    trailing_stop_positive_offset = 0.02\n    trailing_only_offset_is_reached = True\n")
+    assert settings in src
+    path = tmp_path / "EmaCrossTrailing.py"
+    path.write_text(src.replace(settings, TRAILING_VARIANTS[variant]))
+    result = _run(path, ft_data, "20260301-20260401")
+    r = result.report
+    text = compare.render(r, f"EmaCrossTrailing {variant}", 0.99)
+    print(text)
+    assert "trailing_stop_loss" in {t.reason for t in result.freqtrade.trades}
+    assert r.signal_ratio == 1.0 and not r.unexplained and r.matched_ratio >= 0.99, text
 
 
 @pytest.mark.long  # the 1m benchmark strategy, ~220k candles
@@ -103,11 +134,11 @@ def test_cli_exit_codes(ft_data, capsys):
     code, out, err = _cli(capsys, SAMPLE, "--data", ft_data, "--timerange", "20260301-20260310")
     assert code == 0, out + err
     assert "verdict : PASS" in out and "signals :" in out
-    # Freqtrade's intra-candle trailing stop moves ~10 % of these exits: beyond the 99 % tolerance
+    # every trade matches; a tolerance no trade list can reach makes the verdict FAIL, exit 1
     code, out, err = _cli(capsys, PUBLIC / "EmaCrossTrailing.py", "--data", ft_data, "--timerange",
-                          "20260301-20260315")
+                          "20260601-20260610", "--tolerance", "1.01")
     assert code == 1, out
-    assert "verdict : FAIL" in out and "trailing stop raised and hit inside one candle" in out
+    assert "verdict : FAIL" in out and "matched " in out
     code, out, err = _cli(capsys, SAMPLE, "--data", ft_data / "nope")
     assert code == 2 and err.startswith("pyengine: error: --data")
 

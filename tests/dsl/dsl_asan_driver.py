@@ -31,6 +31,17 @@ programs.append(dsl.compile_source(
     "ta.percentile_nearest_rank(late, 10, 80) + ta.max(src) + ta.min(late) + ta.nvi + "
     "ta.pvi + ta.wvad + v + u + l + ta.vwap(close, bar_index % 9 == 0)\n"
     "if x > x[1]\n    strategy.entry(\"L\", strategy.long)\nplot(x)\n", "ta.pine"))
+# Freqtrade's candle rules for exits (exit_fill_model="freqtrade"), long and short legs
+from dsl.freqtrade.export import export_file  # noqa: E402
+
+programs.append(dsl.compile_source(
+    export_file(HERE.parent / "bridge" / "strategies" / "EmaCrossTrailing.py").pine, "ect.pine",
+    symbol="ZECUSDT", timeframe="5"))
+programs.append(dsl.compile_source(
+    "//@version=6\nstrategy(\"ft\", exit_fill_model=\"freqtrade\", trail_entry_rise=0.5)\n"
+    "if bar_index % 13 == 0\n    strategy.entry(\"L\", bar_index % 2 == 0 ? strategy.long : strategy.short)\n"
+    "strategy.exit(\"X\", \"L\", limit=close * 1.003, stop=close * 0.997, trail_points=20, "
+    "trail_percent=0.1)\n", "ft.pine"))
 for program in programs:
     r = dsl.backtest(program, fx, mintick=0.00001, qty_step=0.1, mode="tradingview")
     vm = dsl.Vm(program, mintick=0.01, mode="tradingview")

@@ -147,7 +147,7 @@ def test_bytecode_round_trip_and_loader_errors(tmp_path):
     q = dsl.Program.from_bytes(data)
     assert q.to_bytes() == data and q.sha256() == p.sha256()
     for bad, msg in [(b"", "bad magic"), (MAGIC + b"{", "corrupt"),
-                     (MAGIC + b'{"format": 2}', "unsupported format"),
+                     (MAGIC + b'{"format": 1}', "unsupported format 1 .*compile the .pine file again"),
                      (data.replace(b'"code":[[', b'"code":[["x",'), "instruction shape")]:
         with pytest.raises(dsl.BytecodeError, match=msg):
             dsl.Program.from_bytes(bad)
