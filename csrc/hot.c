@@ -898,19 +898,25 @@ done:
     return m.status;
 }
 
-/* Receive time of a recording line, in ns (0 when it has none we know). */
-static int64_t line_recv_ts(const char *p, const char *e)
+/* Receive time of a recording line, in ns (0 when it has none we know); *after: the byte
+   after its digits (p when there is none). */
+static int64_t line_recv_ts(const char *p, const char *e, const char **after)
 {
+    /* digits beyond `limit` would overflow; constants, so no division runs per digit */
     static const struct {
-        const char *key;
-        int64_t factor;
-    } keys[] = {{"{\"recv_ts_ns\":", 1}, {"{\"recv_ts_us\":", 1000}};
+        char key[16];
+        size_t len;
+        int64_t factor, limit;
+    } keys[] = {{"{\"recv_ts_ns\":", 14, 1, INT64_MAX / 10},
+                {"{\"recv_ts_us\":", 14, 1000, INT64_MAX / 10 / 1000}};
+    *after = p;
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        size_t n = strlen(keys[k].key);
+        size_t n = keys[k].len;
         if ((size_t)(e - p) > n && memcmp(p, keys[k].key, n) == 0) {
             int64_t v = 0;
-            for (p += n; p < e && *p >= '0' && *p <= '9' && v < INT64_MAX / 10 / keys[k].factor; p++)
+            for (p += n; p < e && *p >= '0' && *p <= '9' && v < keys[k].limit; p++)
                 v = v * 10 + (*p - '0');
+            *after = p;
             return v * keys[k].factor;
         }
     }
@@ -945,8 +951,13 @@ int pe_feed_replay(pe_feed *f, const char *buf, size_t len, size_t *consumed, pe
             p = next;
             continue;
         }
-        const char *m = NULL;
-        for (const char *s = p; s + sizeof MSG_KEY - 1 <= q; s++) {
+        const char *m = NULL, *after;
+        pos->recv_ts_ns = line_recv_ts(p, q, &after);
+        /* the normalised layout puts the frame right after the receive time */
+        if ((size_t)(q - after) > sizeof MSG_KEY && after[0] == ',' &&
+            memcmp(after + 1, MSG_KEY, sizeof MSG_KEY - 1) == 0)
+            m = after + sizeof MSG_KEY;
+        for (const char *s = p; !m && s + sizeof MSG_KEY - 1 <= q; s++) {
             s = memchr(s, '"', (size_t)(q - s));
             if (!s)
                 break;
@@ -956,7 +967,6 @@ int pe_feed_replay(pe_feed *f, const char *buf, size_t len, size_t *consumed, pe
             }
         }
         *consumed = (size_t)(next - buf);
-        pos->recv_ts_ns = line_recv_ts(p, q);
         if (!m || q[-1] != '}' || q - 1 <= m) {
             memset(out, 0, sizeof *out);
             out->symbol = -1;

@@ -104,6 +104,9 @@ class RiskManager:
         self.symbols: list[str] = []
         self._rules: list[SymbolRules] = []
         self._cost: list[int] = []     # quote units paid for each position, entry fees included
+        # views of r.sym[i]: indexing a cffi struct array makes two objects per access, and
+        # every mark and fill reads these fields
+        self._sym: list[Any] = []
         held = list(saved["positions"]) if saved else []
         for name in list(config.symbols) + [s for s in held if s not in config.symbols]:
             if name not in rules:
@@ -140,6 +143,7 @@ class RiskManager:
             raise UserError(f"risk: {rules.symbol} needs quote_scale >= "
                             f"{rules.price_scale + rules.qty_scale}")
         s = self._r.sym[i]
+        self._sym.append(s)
         s.allowed = int(allowed and rules.status == "TRADING")
         s.price_scale, s.qty_scale, s.quote_mul = rules.price_scale, rules.qty_scale, 10 ** exp
         for f in _SYMBOL_FIELDS:
@@ -312,7 +316,7 @@ class RiskManager:
             raise ValueError(f"risk: mark price must be positive, got {price}")
         if wall_ns >= self._r.next_rollover_ns:
             self.on_clock(wall_ns)
-        self._r.sym[symbol].mark = price
+        self._sym[symbol].mark = price
         self._recompute()
         self._check_limits(wall_ns)
         return self._protect()
@@ -460,40 +464,24 @@ class RiskManager:
     def _recompute(self) -> None:
         r = self._r
         equity, deployed, risk = self._cash, 0, 0
-        for i in range(len(self.symbols)):
-            s = r.sym[i]
+        slip, fee = r.stop_slip_bps, r.fee_bps
+        for i, s in enumerate(self._sym):
             deployed += s.open_buy_notional
-            s.pos_risk_k = self._trade_risk_k(i)
-            if s.pos_qty:
-                value = s.pos_qty * s.mark * s.quote_mul
-                equity += value
-                deployed += value
-                risk += s.pos_qty * self._position_unit_k(s)
+            qty = s.pos_qty
+            if not qty:
+                s.pos_risk_k = 0
+                continue
+            mark, mul = s.mark, s.quote_mul
+            stop_exit = _stop_exit(s.stop_px, slip)
+            s.pos_risk_k = _trade_risk_k(qty, self._cost[i], stop_exit, fee, mul)
+            value = qty * mark * mul
+            equity += value
+            deployed += value
+            risk += qty * _position_unit_k(mark, stop_exit, fee, mul)
         for o in self._orders.values():
             if o[1] == BUY:
                 risk += o[3] * o[4]
         r.equity, r.deployed, r.open_risk_k = equity, deployed, risk
-
-    def _position_unit_k(self, s: Any) -> int:
-        """Loss per unit of an open position if its stop fills: move to the stop with the
-        slippage floor, plus the exit fee (the entry fee is already in equity)."""
-        stop_exit = self._stop_exit(s)
-        return (max(s.mark - stop_exit, 0) * BPS + max(stop_exit, 0) * self._r.fee_bps) * s.quote_mul
-
-    def _trade_risk_k(self, i: int) -> int:
-        """Loss (K units) if position i's stop fills, from what was paid: cost minus the
-        proceeds at the expected stop fill less its fee. Open profit given back is not a
-        trade loss (the day/week budget counts it from the mark instead)."""
-        s = self._r.sym[i]
-        if s.pos_qty <= 0:
-            return 0
-        proceeds = s.pos_qty * self._stop_exit(s) * (BPS - self._r.fee_bps) * s.quote_mul
-        return max(self._cost[i] * BPS - proceeds, 0)
-
-    def _stop_exit(self, s: Any) -> int:
-        """Where a position's stop is expected to fill: the stop less the slippage floor."""
-        stop = s.stop_px
-        return max(stop - (stop * self._r.stop_slip_bps + BPS - 1) // BPS, 0)
 
     def _limits_hit(self) -> tuple[bool, bool]:
         r = self._r
@@ -528,10 +516,10 @@ class RiskManager:
         then open entries are cancelled. Only protective sells already under way count
         as leaving a position; a strategy's resting sell is cancelled when its coins are
         needed for a protective exit."""
-        r = self._r
-        n = len(self.symbols)
-        if not any(r.sym[i].pos_qty for i in range(n)) and (
-                r.deployed * BPS <= r.equity * r.exposure_bps):
+        r, syms = self._r, self._sym
+        n = len(syms)
+        held = [s.pos_qty for s in syms]      # nothing below changes a position
+        if not any(held) and r.deployed * BPS <= r.equity * r.exposure_bps:
             return []           # nothing held and open entries within the cap (once a second)
         actions: list[Action] = []
         selling = [0] * n
@@ -544,8 +532,7 @@ class RiskManager:
                     resting[o[0]].append((o[3], key))
 
         def sell(i: int, qty: int, reason: str) -> None:
-            s = r.sym[i]
-            free = s.pos_qty - s.open_sell_qty
+            free = held[i] - syms[i].open_sell_qty
             for q, key in sorted(resting[i], key=lambda t: -t[0]):
                 if free >= qty:
                     break
@@ -557,25 +544,26 @@ class RiskManager:
 
         cap = r.equity * r.trade_loss_bps
         engine_stops = self.config.stop_mode == "engine"
-        for i in range(n):
-            s = r.sym[i]
-            left = s.pos_qty - selling[i]
+        for i, s in enumerate(syms):
+            left = held[i] - selling[i]
             if left <= 0:
                 continue
-            if engine_stops and s.stop_px and s.mark <= s.stop_px:
+            stop = s.stop_px
+            if engine_stops and stop and s.mark <= stop:
                 sell(i, left, "STOP_HIT")
                 continue
             per_pos = s.pos_risk_k
-            if per_pos <= 0 or left * per_pos < cap * s.pos_qty:
+            if per_pos <= 0 or left * per_pos < cap * held[i]:
                 continue
-            sell(i, self._sell_down(s, left, max(cap * s.pos_qty - 1, 0) // per_pos), "TRIM")
-        excess = (r.deployed - sum(selling[i] * r.sym[i].mark * r.sym[i].quote_mul
-                                   for i in range(n))) * BPS - r.equity * r.exposure_bps
+            sell(i, self._sell_down(s, left, max(cap * held[i] - 1, 0) // per_pos), "TRIM")
+        excess = (r.deployed - sum(selling[i] * syms[i].mark * syms[i].quote_mul
+                                   for i in range(n) if selling[i])) * BPS \
+            - r.equity * r.exposure_bps
         # largest position first; nothing to sell down while within the cap
-        for i in sorted(range(n), key=lambda i: -(r.sym[i].pos_qty - selling[i])
-                        * r.sym[i].mark * r.sym[i].quote_mul) if excess > 0 else ():
-            s = r.sym[i]
-            left = s.pos_qty - selling[i]
+        for i in sorted(range(n), key=lambda i: -(held[i] - selling[i])
+                        * syms[i].mark * syms[i].quote_mul) if excess > 0 else ():
+            s = syms[i]
+            left = held[i] - selling[i]
             unit_value = s.mark * s.quote_mul * BPS
             if excess <= 0 or left <= 0 or unit_value <= 0:
                 continue
@@ -583,7 +571,7 @@ class RiskManager:
             sell(i, qty, "EXPOSURE")
             excess -= qty * unit_value
         if excess > 0:
-            entries = sorted(((o[3] * o[2] * r.sym[o[0]].quote_mul, k, o[0])
+            entries = sorted(((o[3] * o[2] * syms[o[0]].quote_mul, k, o[0])
                               for k, o in self._orders.items() if o[1] == BUY),
                              key=lambda t: -t[0])
             for value, key, i in entries:
@@ -788,3 +776,23 @@ class RiskManager:
             return f"{x * 100 / equity:.3f} %" if equity > 0 else "n/a"
         return reasons.Context(action, lim, val, f"{equity:.2f} {self.quote_asset}",
                                self.quote_asset, pct)
+
+
+def _stop_exit(stop: int, slip_bps: int) -> int:
+    """Where a position's stop is expected to fill: the stop less the slippage floor."""
+    return max(stop - (stop * slip_bps + BPS - 1) // BPS, 0)
+
+
+def _position_unit_k(mark: int, stop_exit: int, fee_bps: int, quote_mul: int) -> int:
+    """Loss per unit of an open position if its stop fills: move to the stop with the
+    slippage floor, plus the exit fee (the entry fee is already in equity)."""
+    return (max(mark - stop_exit, 0) * BPS + stop_exit * fee_bps) * quote_mul
+
+
+def _trade_risk_k(qty: int, cost: int, stop_exit: int, fee_bps: int, quote_mul: int) -> int:
+    """Loss (K units) if a position's stop fills, from what was paid: cost minus the
+    proceeds at the expected stop fill less its fee. Open profit given back is not a
+    trade loss (the day/week budget counts it from the mark instead)."""
+    if qty <= 0:
+        return 0
+    return max(cost * BPS - qty * stop_exit * (BPS - fee_bps) * quote_mul, 0)

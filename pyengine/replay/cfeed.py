@@ -113,18 +113,22 @@ def replay_c(rec: Recording, session: ReplaySession, speed: float | None = None)
     pacer = Pacer(speed, rec.first_ns)
     pos, m = feed.pos, feed.msg
     symbols = [s.symbol for s in feed.specs]
+    run, on_trade_bar = feed.replay, session.on_trade_bar
+    pdiv, qdiv = session.price_div, session.qty_div
+    wait = pacer.wait if speed else None
     for chunk in rec.chunks():
         buf = chunk.buf
         off = 0
         t0 = time.perf_counter()
         while True:
-            stopped, off = feed.replay(buf, off, stop)
+            stopped, off = run(buf, off, stop)
             stats.messages += pos.messages
             if not stopped:
                 break
             stats.wakeups += 1
-            clock.now_ns = pos.recv_ts_ns
-            pacer.wait(pos.recv_ts_ns)
+            clock.now_ns = now = pos.recv_ts_ns
+            if wait is not None:
+                wait(now)
             if m.kind == MSG_SNAPSHOT:
                 sync.snapshot(chunk, pos.frame_offset,
                               buf[pos.frame_offset:pos.frame_offset + pos.frame_len])
@@ -142,18 +146,17 @@ def replay_c(rec: Recording, session: ReplaySession, speed: float | None = None)
             if m.bar_closed:
                 if m.vm_status:
                     raise session.vm_error(sym, m.vm_index, m.vm_status)
-                d, q = session.price_div[sym], session.qty_div[sym]
-                session.on_trade_bar(sym, Bar(m.bar_open_time, 0, m.bar_open / d, m.bar_high / d,
-                                              m.bar_low / d, m.bar_close / d, m.bar_volume / q,
-                                              0.0, m.bar_trades), m.time, m.vm_bars, m.vm_act)
+                d = pdiv[sym]
+                on_trade_bar(sym, Bar(m.bar_open_time, 0, m.bar_open / d, m.bar_high / d,
+                                      m.bar_low / d, m.bar_close / d, m.bar_volume / qdiv[sym],
+                                      0.0, m.bar_trades), m.time, m.vm_bars, m.vm_act)
             elif m.kind == lib.PE_MSG_KLINE and m.maker:
                 interval = INTERVAL_BY_S.get(m.interval_s)
                 if interval in session.kline_intervals.get(sym, ()):
-                    d = session.price_div[sym]
+                    d = pdiv[sym]
                     session.on_bar(sym, interval, Bar(m.time, m.close_time, m.open / d,
                                                       m.high / d, m.low / d, m.close / d,
-                                                      m.volume / session.qty_div[sym], 0.0,
-                                                      m.trades))
+                                                      m.volume / qdiv[sym], 0.0, m.trades))
         stats.seconds += time.perf_counter() - t0
     stats.unsynced = [s for s in rec.symbols if s not in sync.loaded]
     return stats

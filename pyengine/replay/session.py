@@ -118,6 +118,7 @@ class ReplaySession:
         self._errors: dict[str, str] = {}
         self._exit_reason: dict[str, str] = {}
         self._bar_open: dict[str, int] = {}
+        self._tick_of: dict[str, tuple] = {}
 
     # ------------------------------------------------------------ market events
 
@@ -175,26 +176,33 @@ class ReplaySession:
     def _tick(self, symbol: str, bar: Bar) -> None:
         now = self.clock.now_ns
         self.ticks += 1
+        book, i, position, ps = self._tick_of.get(symbol) or self._tick_ctx(symbol)
         # the diffs were applied in C: the book changed since the last tick if its id moved
-        book_id = self.feed.book(symbol).last_update_id
+        book_id = book.last_update_id
         if self._book_ids.get(symbol) != book_id:
             self._book_ids[symbol] = book_id
             self.book_updated_ns[symbol] = now
         self._bar_open[symbol] = bar.open_time
-        self.risk.on_clock(now)
-        spec = self.specs[symbol]
-        scale = 10 ** spec.price_scale
-        close = round(bar.close * scale)
-        self.state.portfolio.mark(symbol, Decimal(close).scaleb(-spec.price_scale))
         rm = self.risk
-        i = rm.index(symbol)
-        low, stop = round(bar.low * scale), rm.native.sym[i].stop_px
+        rm.on_clock(now)
+        scale = 10 ** ps
+        close = round(bar.close * scale)
+        self.state.portfolio.mark(symbol, Decimal(close).scaleb(-ps))
+        low, stop = round(bar.low * scale), position.stop_px
         # the bar's low first when it reached the stop of a held position
         for px in ((low, close) if 0 < low <= stop else (close,)):
             actions = rm.on_mark(i, px, now)
             if actions:
                 self._on_actions(actions)
                 self._drain(None)
+
+    def _tick_ctx(self, symbol: str) -> tuple:
+        """What a market tick of ``symbol`` reads: its book, risk index and risk position
+        view, and price scale (looked up once)."""
+        i = self.risk.index(symbol)
+        ctx = self._tick_of[symbol] = (self.feed.book(symbol), i, self.risk.native.sym[i],
+                                       self.specs[symbol].price_scale)
+        return ctx
 
     def close(self) -> None:
         self.risk.flush_events()
