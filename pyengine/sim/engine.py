@@ -17,7 +17,8 @@ from pyengine.book import ASK, BID
 from pyengine.sim.errors import (INSUFFICIENT_BALANCE, ApiError, filter_failure, invalid_value,
                                  mandatory, not_required, rejected)
 from pyengine.sim.market import Market, Trade
-from pyengine.sim.numbers import ASSET_SCALE, NotDecimal, fmt, parse_scaled, rescale
+from pyengine.sim.numbers import (ASSET_SCALE, NotDecimal, filter_value, fmt, parse_scaled,
+                                  rescale)
 from pyengine.sim.auth import random_token
 from pyengine.sim.orderlists import OrderListsMixin
 
@@ -402,7 +403,7 @@ class Engine(OrderListsMixin):
                 for p in (o.price, o.stop_price):
                     if not p:
                         continue
-                    lo, hi, tick = (parse_scaled(flt[k], 8)[0] for k in ("minPrice", "maxPrice", "tickSize"))
+                    lo, hi, tick = (filter_value(flt[k]) for k in ("minPrice", "maxPrice", "tickSize"))
                     if (lo and p < lo) or (hi and p > hi) or (tick and p % tick):
                         raise filter_failure(ftype)
             elif ftype in ("PERCENT_PRICE", "PERCENT_PRICE_BY_SIDE") and o.price and o.limit_type:
@@ -414,14 +415,14 @@ class Engine(OrderListsMixin):
                         up, down = flt["bidMultiplierUp"], flt["bidMultiplierDown"]
                     else:
                         up, down = flt["askMultiplierUp"], flt["askMultiplierDown"]
-                    up8, down8 = parse_scaled(str(up), 8)[0], parse_scaled(str(down), 8)[0]
+                    up8, down8 = filter_value(str(up)), filter_value(str(down))
                     if o.price * S8 > ref * up8 or o.price * S8 < ref * down8:
                         raise filter_failure(ftype)
             elif ftype == "LOT_SIZE" or (ftype == "MARKET_LOT_SIZE" and is_market):
                 for q in ((o.qty,) if ftype == "MARKET_LOT_SIZE" else (o.qty, o.iceberg)):
                     if not q:
                         continue
-                    lo, hi, step = (parse_scaled(flt[k], 8)[0] for k in ("minQty", "maxQty", "stepSize"))
+                    lo, hi, step = (filter_value(flt[k]) for k in ("minQty", "maxQty", "stepSize"))
                     if q < lo or (hi and q > hi) or (step and q % step):
                         raise filter_failure(ftype)
             elif ftype in ("MIN_NOTIONAL", "NOTIONAL"):
@@ -438,8 +439,8 @@ class Engine(OrderListsMixin):
                 else:
                     apply_min = apply_max = True
                     notional = o.price * o.qty
-                lo = parse_scaled(flt["minNotional"], 8)[0] * S8
-                hi = parse_scaled(flt["maxNotional"], 8)[0] * S8 if "maxNotional" in flt else 0
+                lo = filter_value(flt["minNotional"]) * S8
+                hi = filter_value(flt["maxNotional"]) * S8 if "maxNotional" in flt else 0
                 if (apply_min and notional < lo) or (apply_max and hi and notional > hi):
                     raise filter_failure(ftype)
             elif ftype == "ICEBERG_PARTS" and o.iceberg:

@@ -5,9 +5,12 @@ scale; Binance's wire format is a decimal string, padded to 8 decimals on output
 """
 from __future__ import annotations
 
+import functools
+
 WIRE_DECIMALS = 8          # Binance pads prices, quantities and balances to 8 decimals
 ASSET_SCALE = 8            # balances are held in units of 1e-8 of the asset
 _POW10 = [10 ** i for i in range(40)]
+_ZERO = ["0"] + ["0." + "0" * d for d in range(1, 40)]
 
 
 class NotDecimal(ValueError):
@@ -30,19 +33,28 @@ def parse_scaled(text: str, scale: int) -> tuple[int, bool]:
     return value, not dropped.strip("0")
 
 
+@functools.lru_cache(maxsize=1024)
+def filter_value(text: str) -> int:
+    """An exchangeInfo filter value at scale 8: the same few strings, checked on every order."""
+    return parse_scaled(text, 8)[0]
+
+
 def fmt(value: int, scale: int, decimals: int = WIRE_DECIMALS) -> str:
     """Scaled int -> decimal string with exactly ``decimals`` digits (truncating extra
     digits, which only happens when ``scale > decimals``)."""
+    if not value:
+        return _ZERO[decimals]          # most fields of an order event are zero
     if scale > decimals:
         value //= _POW10[scale - decimals]
         scale = decimals
     value *= _POW10[decimals - scale]
     sign = "-" if value < 0 else ""
-    value = abs(value)
+    digits = str(abs(value))
     if decimals == 0:
-        return f"{sign}{value}"
-    q, r = divmod(value, _POW10[decimals])
-    return f"{sign}{q}.{r:0{decimals}d}"
+        return sign + digits
+    if len(digits) <= decimals:
+        digits = digits.rjust(decimals + 1, "0")
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
 
 
 def rescale(value: int, from_scale: int, to_scale: int, round_up: bool = False) -> int:
