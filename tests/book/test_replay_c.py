@@ -85,3 +85,24 @@ def test_stop_bits_and_malformed_lines():
     assert stopped and feed.msg.status < 0 and off == len(bad) and feed.pos.recv_ts_ns == 5
     stopped, off = feed.replay(b"not a recording line\n", 0, 0)
     assert stopped and feed.msg.status < 0
+
+
+def test_line_layouts_give_the_same_frame_and_receive_time():
+    """The usual layout is read in one pass; others (µs times, keys before "msg", spaces)
+    take the general search and must find the same frame and time."""
+    frame = b'{"e":"trade","E":1,"s":"BTCUSDT","t":7,"p":"61837.63","q":"0.1","T":2,"m":true}'
+    lines = [b'{"recv_ts_ns":1723161254206652067,"msg":%s}',
+             b'{"recv_ts_us":1723161254206652,"msg":%s}',
+             b'{"recv_ts_ns":1723161254206652067,"symbol":"BTCUSDT","msg":%s}',
+             b'{"recv_ts_ns":1723161254206652067, "msg": %s} ',
+             b'{"recv_ts_ns":1723161254206652067,"msg":%s}\r']
+    times = []
+    for line in lines:
+        buf = b"\n" + line % frame + b"\n"
+        feed = Feed([SPEC])
+        stopped, off = feed.replay(buf, 0, STOP_TRADE)
+        pos = feed.pos
+        assert stopped and feed.msg.status == 0 and off == len(buf), line
+        assert buf[pos.frame_offset:pos.frame_offset + pos.frame_len] == frame, line
+        times.append(pos.recv_ts_ns)
+    assert times == [1723161254206652067, 1723161254206652000] + [1723161254206652067] * 3
