@@ -33,8 +33,9 @@ struct pe_book {
     int64_t last_id;
 };
 
-static inline int64_t key_of(int side, int64_t px) { return side == PE_BID ? px : -px; }
-static inline int64_t px_of(int side, int64_t key) { return side == PE_BID ? key : -key; }
+/* Branch-free (side is PE_BID 0 or PE_ASK 1): px for bids, ~px + 1 = -px for asks. */
+static inline int64_t key_of(int side, int64_t px) { return (px ^ -(int64_t)side) + side; }
+static inline int64_t px_of(int side, int64_t key) { return key_of(side, key); }
 
 pe_book *pe_book_new(int price_scale, int qty_scale)
 {
@@ -238,14 +239,24 @@ int pe_book_apply(pe_book *b, int side, const int64_t *levels, size_t n)
 {
     if (side != PE_BID && side != PE_ASK)
         return PE_ERR_ARG;
-    for (size_t i = 0; i < n; i++)
-        if (levels[2 * i] <= 0 || levels[2 * i] == INT64_MAX || levels[2 * i + 1] < 0)
-            return PE_ERR_ARG;
+    /* one branch-free pass: every price in 1..INT64_MAX-1 and quantity >= 0, and whether
+       the keys strictly descend (the usual case: one run) */
+    uint64_t bad = 0, unsorted = 0;
+    int64_t prev = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int64_t px = levels[2 * i], key = key_of(side, px);
+        bad |= ((uint64_t)px - 1 >= (uint64_t)INT64_MAX - 1) | (levels[2 * i + 1] < 0);
+        unsorted |= key >= prev;
+        prev = key;
+    }
+    if (bad)
+        return PE_ERR_ARG;
     /* a level list that is not sorted is applied as consecutive sorted runs, which gives
        the same book as applying its levels one by one */
-    for (size_t i = 0, end; i < n; i = end) {
-        for (end = i + 1; end < n && key_of(side, levels[2 * end]) < key_of(side, levels[2 * end - 2]); end++)
-            ;
+    for (size_t i = 0, end = n; i < n; i = end) {
+        if (unsorted)
+            for (end = i + 1; end < n && key_of(side, levels[2 * end]) < key_of(side, levels[2 * end - 2]); end++)
+                ;
         int rc = side_apply_run(&b->side[side], side, levels + 2 * i, end - i);
         if (rc) {
             b->state = PE_BOOK_OUT_OF_SYNC;

@@ -20,10 +20,14 @@ static inline uint64_t swar8(uint64_t digits)
             (((digits >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
 }
 
-static inline int all_digits(uint64_t x)
+
+/* Per byte of x, nonzero iff that byte is not an ASCII digit: its high nibble is 3 before
+   and after adding 6. A carry out of a non-digit byte can only flag bytes above it, so the
+   lowest flagged byte is always exact. */
+static inline uint64_t nondigits(uint64_t x)
 {
-    return (x & 0xF0F0F0F0F0F0F0F0ULL) == ASCII_ZEROS &&
-           ((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) == ASCII_ZEROS;
+    return ((x & 0xF0F0F0F0F0F0F0F0ULL) ^ ASCII_ZEROS) |
+           (((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ ASCII_ZEROS);
 }
 
 static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part, int64_t *out)
@@ -31,7 +35,7 @@ static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     uint64_t x;
     memcpy(&x, frac, 8);
-    if (scale > 8 || !all_digits(x))
+    if (scale > 8 || nondigits(x))
         return 1;
     if (scale < 8 && (x >> (8 * scale)) != (ASCII_ZEROS >> (8 * scale)))
         return PE_ERR_PRECISION;
@@ -44,52 +48,47 @@ static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part
 #endif
 }
 
-/* A Binance decimal string body at p ("61737.63000000": 1..7 integer digits, '.', 8
-   decimals) followed by its closing quote, parsed with 8-byte loads. Returns 1 when p
-   does not have that shape; otherwise the status, with *end at the closing quote. */
-static inline int pe_parse_fixed_quoted(const char *p, const char *e, int scale, int64_t *out,
-                                        const char **end)
+/* Per byte of x ^ ASCII_ZEROS, the high bit is set iff that byte of x is not a digit. A
+   carry out of a non-digit byte can only flag bytes above it (never clear a flag), so the
+   lowest flagged byte is exact and a clean word is all digits. */
+static inline uint64_t nondigit_bits(uint64_t t)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (e - p < 8)
-        return 1;
-    uint64_t x;
-    memcpy(&x, p, 8);
-    /* a byte is a digit iff its high nibble is 3 before and after adding 6 */
-    uint64_t bad = ((x & 0xF0F0F0F0F0F0F0F0ULL) ^ ASCII_ZEROS) |
-                   (((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ ASCII_ZEROS);
-    if (!bad)
-        return 1;
-    int n = __builtin_ctzll(bad) / 8; /* integer digits */
-    if (n == 0 || e - p < n + 10 || p[n] != '.' || p[n + 9] != '"')
-        return 1;
-    *end = p + n + 9;
-    int digits = n + scale;
-    if (digits > 8)
-        return pe_parse_fixed_8(p + n + 1, scale, (int64_t)swar8((x - ASCII_ZEROS) << (8 * (8 - n))), out);
-    uint64_t frac;
-    memcpy(&frac, p + n + 1, 8);
-    if (!all_digits(frac))
-        return 1;
-    if ((frac >> (8 * scale)) != (ASCII_ZEROS >> (8 * scale)))
-        return PE_ERR_PRECISION;
-    /* the value's digits fit one word: the integer digits, then the decimals after the dot */
-    uint64_t shifted, low = (1ULL << (8 * n)) - 1;
-    memcpy(&shifted, p + 1, 8);
-    uint64_t value = (x & low) | (shifted & ~low);
-    *out = (int64_t)swar8((value - ASCII_ZEROS) << (8 * (8 - digits)));
-    return PE_OK;
-#else
-    (void)p; (void)e; (void)scale; (void)out; (void)end;
-    return 1;
-#endif
+    return ((t + 0x7676767676767676ULL) | t) & 0x8080808080808080ULL;
 }
 
-/* Whether p holds "0.00000000" and its closing quote: a deletion in a depth diff. */
-static inline int pe_is_zero_quoted(const char *p, const char *e)
+/* The common shape of a Binance decimal at p, "61737.63000000" (1..7 integer digits, '.',
+   8 decimals) and its closing quote, when its integer digits and `scale` decimals fit 8
+   digits and the decimals beyond `scale` are zeros. p must have 17 readable bytes; no byte
+   past the closing quote is read unless the shape already failed before it. Returns the
+   bytes up to and including the quote with the value in *out, or 0 for anything else (no
+   error: the caller's careful parser then decides). */
+static inline size_t pe_fixed_common(const char *p, unsigned scale, int64_t *out)
 {
-    static const char ZERO[] = "0.00000000\"";
-    return e - p >= (ptrdiff_t)sizeof ZERO - 1 && memcmp(p, ZERO, sizeof ZERO - 1) == 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t x, frac, shifted;
+    memcpy(&x, p, 8);
+    uint64_t bad = nondigit_bits(x ^ ASCII_ZEROS);
+    if (!bad)
+        return 0;
+    unsigned n = (unsigned)__builtin_ctzll(bad) >> 3, digits = n + scale;
+    if (n == 0 || digits > 8 || p[n] != '.' || p[n + 9] != '"')
+        return 0;
+    memcpy(&frac, p + n + 1, 8);
+    frac ^= ASCII_ZEROS;
+    /* decimals: digits up to the scale, zeros beyond it (digits <= 8 and n >= 1, so
+       scale <= 7 and the shift stays below 64) */
+    if (nondigit_bits(frac) | (frac >> (8 * scale)))
+        return 0;
+    /* the value's digits in one word: the integer digits, then the decimals after the dot */
+    uint64_t low = (1ULL << (8 * n)) - 1;
+    memcpy(&shifted, p + 1, 8);
+    uint64_t value = ((x & low) | (shifted & ~low)) - ASCII_ZEROS;
+    *out = (int64_t)swar8(value << (8 * (8 - digits)));
+    return n + 10;
+#else
+    (void)p; (void)scale; (void)out;
+    return 0;
+#endif
 }
 
 #endif

@@ -378,41 +378,61 @@ static int quoted_fixed(cur *c, int scale, int64_t *out, const char **at)
         return PE_ERR_TYPE;
     const char *p = c->p + 1;
     *at = p;
-    const char *end;
-    int rc = pe_parse_fixed_quoted(p, c->e, scale, out, &end);
-    if (rc != 1) {
-        c->p = end + 1;
-        return rc;
-    }
-    end = memchr(p, '"', (size_t)(c->e - p));
+    const char *end = memchr(p, '"', (size_t)(c->e - p));
     if (!end)
         return PE_ERR_TYPE;
     c->p = end + 1;
     return pe_parse_fixed(p, (size_t)(end - p), scale, out);
 }
 
+/* Bytes a level of fast_level's shape can span, with the separator after it. */
+#define FAST_LEVEL_MAX 40
+
 /* One level in Binance's exact shape, ["<price>","<qty>"] with no spaces and decimals as
-   pe_parse_fixed_quoted takes them: the common case, parsed with no per-token checks.
-   Returns the end of the level, or NULL to leave it to the general path, which also
-   reports any error. */
-static inline const char *fast_level(const char *p, const char *e, int ps, int qs, int64_t *slot)
+   pe_fixed_common takes them, at p with FAST_LEVEL_MAX readable bytes. Returns the end of
+   the level, or NULL to leave it to the careful path (which also reports any error). */
+static inline const char *fast_level(const char *p, unsigned ps, unsigned qs, int64_t *slot)
 {
-    const char *end;
-    if (e - p < 2 || p[0] != '[' || p[1] != '"' ||
-        pe_parse_fixed_quoted(p + 2, e, ps, &slot[0], &end) != PE_OK || slot[0] <= 0)
+    size_t len;
+    if (memcmp(p, "[\"", 2) != 0 || !(len = pe_fixed_common(p + 2, ps, &slot[0])) || slot[0] == 0)
         return NULL;
-    p = end + 1;
-    if (e - p < 2 || p[0] != ',' || p[1] != '"')
+    p += 2 + len;
+    if (memcmp(p, ",\"", 2) != 0 || !(len = pe_fixed_common(p + 2, qs, &slot[1])))
         return NULL;
-    p += 2;
-    if (pe_is_zero_quoted(p, e)) { /* half of all levels are deletes */
-        slot[1] = 0;
-        end = p + 10;
-    } else if (pe_parse_fixed_quoted(p, e, qs, &slot[1], &end) != PE_OK) {
-        return NULL;
-    }
-    return end + 1 < e && end[1] == ']' ? end + 2 : NULL;
+    p += 2 + len;
+    return *p == ']' ? p + 1 : NULL;
 }
+
+/* Levels of fast_level's shape joined by ',', parsed into out (room for max levels) with no
+   per-token checks. Stops after the last level that has the shape and returns how many were
+   taken, with c->p just after that level's ']'. */
+static size_t fast_levels(cur *c, unsigned ps, unsigned qs, int64_t *out, size_t max)
+{
+    const char *p = c->p, *e = c->e, *next;
+    size_t k = 0;
+    while (k < max) {
+        if (e - p >= FAST_LEVEL_MAX) {
+            next = fast_level(p, ps, qs, &out[2 * k]);
+        } else { /* near the end: from a zero-padded copy, so nothing past e is read */
+            char pad[FAST_LEVEL_MAX] = {0};
+            memcpy(pad, p, (size_t)(e - p));
+            next = fast_level(pad, ps, qs, &out[2 * k]);
+            if (next)
+                next = p + (next - pad);
+        }
+        if (!next)
+            break;
+        c->p = next;
+        k++;
+        if (next >= e || *next != ',')
+            break;
+        p = next + 1;
+    }
+    return k;
+}
+
+/* Levels of fast_level's shape are at least this long, with their separator. */
+#define MIN_FAST_LEVEL 28
 
 /* Parse [["p","q"],...] at c->p into f->scratch from pair index *n; leaves c after ']'. */
 static int parse_levels(pe_feed *f, ctx *x, cur *c, int field, const pe_book *book, size_t *n)
@@ -427,12 +447,13 @@ static int parse_levels(pe_feed *f, ctx *x, cur *c, int field, const pe_book *bo
     }
     int ps = pe_book_price_scale(book), qs = pe_book_qty_scale(book);
     for (;;) {
-        if (2 * (*n + 1) > f->scratch_cap && scratch_reserve(f, 2 * (*n + 1)))
+        size_t room = (size_t)(c->e - c->p) / MIN_FAST_LEVEL + 1;
+        if (2 * (*n + room) > f->scratch_cap && scratch_reserve(f, 2 * (*n + room)))
             return err(x, PE_ERR_NOMEM, field, NULL);
         int64_t *slot = f->scratch + 2 * *n;
-        const char *next = fast_level(c->p, c->e, ps, qs, slot);
-        if (next) {
-            c->p = next;
+        size_t taken = fast_levels(c, (unsigned)ps, (unsigned)qs, slot, room);
+        if (taken) {
+            *n += taken;
         } else {
             ws(c);
             if (c->p >= c->e || *c->p != '[')
@@ -457,8 +478,8 @@ static int parse_levels(pe_feed *f, ctx *x, cur *c, int field, const pe_book *bo
             if (c->p >= c->e || *c->p != ']')
                 return err(x, PE_ERR_TYPE, field, c->p);
             c->p++;
+            (*n)++;
         }
-        (*n)++;
         ws(c);
         if (c->p < c->e && *c->p == ',') {
             c->p++;
