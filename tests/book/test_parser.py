@@ -1,12 +1,13 @@
 """The C parser: every hot message kind, precise errors, and fuzzing with real frames."""
 import itertools
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pyengine import bundled
 from pyengine._core import lib
-from pyengine.book import ASK, BID, Feed, MessageError, OK, SYNC_NO_SNAPSHOT
+from pyengine.book import ASK, BID, BookError, Feed, MessageError, OK, SYNC_NO_SNAPSHOT
 from pyengine.recording import frames
 
 from .feeds import replay
@@ -155,3 +156,67 @@ def test_diff_before_snapshot_is_reported_not_applied():
     frame = next(raw for raw in FRAMES if b"depthUpdate" in raw)
     assert f.on_message(frame).status == SYNC_NO_SNAPSHOT
     assert f.book("BTCUSDT").state == "empty"
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=10)
+
+
+@st.composite
+def decimal_text(draw):
+    """Mostly Binance's shape ("61737.63000000"), often with decimals beyond the scale, a
+    stray byte, or another length: each takes the fast or the careful parser."""
+    whole = draw(st.sampled_from(["0", "1", "61837", "1234567", "12345678"]) | _DIGITS)
+    kept = draw(st.integers(0, 8))
+    frac = draw(st.text("0123456789", min_size=kept, max_size=kept)) + "0" * (8 - kept)
+    frac = draw(st.sampled_from([frac, frac[:draw(st.integers(0, 9))], frac + "0"]))
+    text = f"{whole}.{frac}" if frac or draw(st.booleans()) else whole
+    if draw(st.integers(0, 5)) == 0:
+        pos = draw(st.integers(0, len(text) - 1))
+        text = text[:pos] + draw(st.sampled_from("a/: \x00-.e")) + text[pos + 1:]
+    return text
+
+
+def _reference(text, scale):
+    """The scaled integer Binance's decimal means at this scale, or None when invalid."""
+    if not text or any(ch not in "0123456789." for ch in text) or text.count(".") > 1 \
+            or text.startswith(".") or text.endswith("."):
+        return None
+    scaled = Decimal(text).scaleb(scale)
+    return int(scaled) if scaled == scaled.to_integral_value() and scaled < 2 ** 63 else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(decimal_text(), decimal_text()), min_size=1, max_size=6))
+def test_level_decimals_are_exact_on_every_path(levels):
+    spec = SPECS["BTCUSDT"]
+    listed = ",".join(f'["{p}","{q}"]' for p, q in levels).encode()
+    body = b'{"lastUpdateId":1,"bids":[%s],"asks":[]}' % listed
+    expect = {}
+    valid = True
+    for p, q in levels:
+        px, qty = _reference(p, spec.price_scale), _reference(q, spec.qty_scale)
+        if px is None or qty is None or px <= 0:
+            valid = False
+            break
+        if qty:
+            expect[px] = qty
+        else:
+            expect.pop(px, None)
+    diff = b'{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":2,"u":2,"b":[%s],"a":[]}'
+    in_snapshot, in_diff = feed(), feed()
+    if not valid:
+        with pytest.raises(BookError):
+            in_snapshot.book("BTCUSDT").load_snapshot(body)
+        in_diff.book("BTCUSDT").load_snapshot(b'{"lastUpdateId":1,"bids":[],"asks":[]}')
+        with pytest.raises(MessageError):
+            in_diff.on_message(diff % listed)
+        return
+    in_snapshot.book("BTCUSDT").load_snapshot(body)
+    in_snapshot.on_message(diff % b"")
+    in_diff.book("BTCUSDT").load_snapshot(b'{"lastUpdateId":1,"bids":[],"asks":[]}')
+    in_diff.on_message(diff % listed)
+    want = sorted(expect.items(), reverse=True)
+    books = [in_snapshot.book("BTCUSDT"), in_diff.book("BTCUSDT")]
+    assert [b.level_count(BID) for b in books] == [len(want)] * 2
+    if want:
+        assert [b.top(BID, len(want)) for b in books] == [want] * 2
