@@ -768,10 +768,13 @@ int pe_vm_run(pe_vm *vm, int64_t n, const int64_t *time, const double *open,
         }
         if (vm->uses_date) set_date_parts(vm, time[i]);
         vm->run_pos = i;
-        pe_broker_open(vm);
+        /* the broker's own early returns, tested here: most bars are flat with no orders */
+        if (!vm->no_emulate && (vm->n_orders > 0 || vm->n_open > 0 || vm->dirty))
+            pe_broker_open(vm);
         int rc = exec_bar(vm);
         if (rc != PE_OK) return rc;
-        pe_broker_close(vm);
+        if (vm->n_orders > 0 || vm->n_open > 0)
+            pe_broker_close(vm);
         for (int32_t k = 0; k < vm->n_hist; k++)
             vm->hist_ring[k][vm->bar & vm->hist_mask[k]] = R[vm->hist_slot[k]];
         if (equity) equity[i] = R[PE_S_EQUITY];

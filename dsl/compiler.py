@@ -511,28 +511,79 @@ class Compiler:
                        + (" (v6 has no implicit number-to-bool conversion)" if self.v >= 6
                           and c.type in NUMERIC else ""))
 
-    def if_stmt(self, s: A.If, want_value) -> Val | None:
-        cond = self.cond_val(s.cond)
-        if cond.is_const and not want_value:
-            truthy = cond.value not in (None, 0, False) and cond.value == cond.value
-            self.block(s.body if truthy else s.orelse)
+    def pure(self, n) -> bool:
+        """Whether evaluating n can change nothing but its own temporaries: literals,
+        variables and series built-ins combined by operators (no calls, no history)."""
+        if isinstance(n, (A.Num, A.Str, A.Bool, A.Na, A.Color)):
+            return True
+        if isinstance(n, A.Name):
+            return self.lookup(n.id) is not None or n.id in _SERIES_BUILTINS or n.id in _CONSTS
+        if isinstance(n, A.Unary):
+            return self.pure(n.expr)
+        if isinstance(n, A.Binary):
+            return self.pure(n.left) and self.pure(n.right)
+        return False
+
+    def and_jumps(self, node) -> list | None:
+        """An if condition `a and b and c` as one false-jump per operand, so the first false
+        operand skips the rest: one dispatch instead of a compare, an and and a jump per
+        operand. v6 evaluates `and` lazily anyway; for v5's strict `and` only when the
+        operands after the first are pure, so skipping them is unobservable. None when
+        the condition has no such form or is constant (if_stmt then folds it)."""
+        if not (isinstance(node, A.Binary) and node.op == "and"):
             return None
-        jf = self.emit("JF", a=cond.slot)
+        leaves = []
+
+        def flatten(n):
+            if isinstance(n, A.Binary) and n.op == "and":
+                flatten(n.left)
+                flatten(n.right)
+            else:
+                leaves.append(n)
+
+        flatten(node)
+        if self.v < 6 and not all(self.pure(x) for x in leaves[1:]):
+            return None
+        start, jumps, const = self.here(), [], True
+        for leaf in leaves:
+            v = self.expr(leaf)
+            self.check_boolish(leaf, v)
+            const = const and v.is_const
+            jumps.append(self.emit("JF", a=v.slot))
+        if const:  # constant operands emit no code: only the jumps to take back
+            del self.code[start:], self.lines[start:]
+            return None
+        return jumps
+
+    def if_stmt(self, s: A.If, want_value) -> Val | None:
+        jumps = self.and_jumps(s.cond)
+        if jumps is None:
+            cond = self.cond_val(s.cond)
+            if cond.is_const and not want_value:
+                truthy = cond.value not in (None, 0, False) and cond.value == cond.value
+                self.block(s.body if truthy else s.orelse)
+                return None
+            jumps = [self.emit("JF", a=cond.slot)]
+
+        def to_else():
+            for jf in jumps:
+                self.patch(jf, self.here())
+
         if not want_value:
             self.block(s.body)
             if s.orelse:
                 jend = self.emit("JMP")
-                self.patch(jf, self.here())
+                to_else()
                 self.block(s.orelse)
                 self.patch(jend, self.here())
             else:
-                self.patch(jf, self.here())
+                to_else()
             return None
         res = self.temp("na")
         v1 = self.block_value(s.body, s)
         self.emit("MOV", res.slot, v1.slot if v1 else self.const("na", None).slot)
         jend = self.emit("JMP")
-        self.patch(jf, self.here())
+        to_else()
         v2 = self.block_value(s.orelse, s) if s.orelse else None
         typ = self.unify(s, v1, v2)
         if v2 is None and typ == "bool" and self.v >= 6:

@@ -74,6 +74,26 @@ def test_and_is_lazy_in_v6_only(fx, version, first):
     assert int(np.argmax(p["v"] == 1)) == first
 
 
+@pytest.mark.parametrize("version,first", [(5, 6), (6, 10)])
+def test_and_in_an_if_condition_keeps_each_versions_evaluation(fx, version, first):
+    # an if condition compiles to one jump per operand; v5 still runs the stateful right side
+    p = plots("x = 0\nif bar_index % 2 == 0 and ta.cum(1.0) > 5\n    x := 1\nplot(x, \"v\")", fx,
+              version=version)
+    assert int(np.argmax(p["v"] == 1)) == first
+
+
+def test_if_on_a_pure_and_chain_agrees_with_the_evaluated_value(fx):
+    from pyengine._core import lib
+    src = ("r = ta.rsi(close, 5)\nm = close - open\nc = close > open and r > 50 and m\n"
+           "x = 0\ny = 0\nif close > open and r > 50 and m\n    x := 1\nif c\n    y := 1\n"
+           "plot(x, \"x\")\nplot(y, \"y\")")
+    p = plots(src, fx)
+    assert np.array_equal(p["x"], p["y"]) and set(p["x"]) == {0, 1}
+    code = dsl.compile_source('//@version=5\nindicator("t")\n' + src, "t.pine").code
+    ops = [ins[0] for ins in code]
+    assert ops.count(lib.PE_OP_AND) + ops.count(lib.PE_OP_JF_AND) == 2  # only c's two
+
+
 def run_strategy(body, bars, mode="tradingview", header="", **kw):
     src = f'//@version=5\nstrategy("t"{header})\n' + body
     program = dsl.compile_source(src, "t.pine")
