@@ -162,18 +162,19 @@ static int merge_block(side_t *s, int side, int bi, const int64_t *u, int g)
     block *bl = s->blk[bi];
     int n = bl->n;
     int start = find_in_block(bl, key_of(side, u[2 * (g - 1)])); /* levels below stay put */
-    level tmp[BLOCK + MERGE_MAX];
-    int m = 0, i = start;
+    level tmp[BLOCK + MERGE_MAX], *out = tmp;
+    const level *in = bl->lv + start;
     bl->lv[n].key = INT64_MAX; /* above every key: ends the scans below */
     for (int j = g - 1; j >= 0; j--) { /* ascending keys */
         int64_t key = key_of(side, u[2 * j]), qty = u[2 * j + 1];
-        while (bl->lv[i].key < key)
-            tmp[m++] = bl->lv[i++];
-        i += bl->lv[i].key == key; /* the update replaces or deletes it */
-        tmp[m].key = key;
-        tmp[m].qty = qty;
-        m += qty != 0;
+        while (in->key < key)
+            *out++ = *in++;
+        in += in->key == key; /* the update replaces or deletes it */
+        out->key = key;
+        out->qty = qty;
+        out += qty != 0;
     }
+    int m = (int)(out - tmp), i = (int)(in - bl->lv);
     int rest = n - i, total = start + m + rest;
     if (total > BLOCK) { /* rare: gather the whole content, then split */
         memcpy(tmp + m, bl->lv + i, (size_t)rest * sizeof(level));
