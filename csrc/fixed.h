@@ -20,14 +20,12 @@ static inline uint64_t swar8(uint64_t digits)
             (((digits >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
 }
 
-
-/* Per byte of x, nonzero iff that byte is not an ASCII digit: its high nibble is 3 before
-   and after adding 6. A carry out of a non-digit byte can only flag bytes above it, so the
-   lowest flagged byte is always exact. */
-static inline uint64_t nondigits(uint64_t x)
+/* Per byte of x ^ ASCII_ZEROS, the high bit is set iff that byte of x is not a digit. A
+   carry out of a non-digit byte can only flag bytes above it (never clear a flag), so the
+   lowest flagged byte is exact and a clean word is all digits. */
+static inline uint64_t nondigit_bits(uint64_t t)
 {
-    return ((x & 0xF0F0F0F0F0F0F0F0ULL) ^ ASCII_ZEROS) |
-           (((x + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ ASCII_ZEROS);
+    return ((t + 0x7676767676767676ULL) | t) & 0x8080808080808080ULL;
 }
 
 static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part, int64_t *out)
@@ -35,7 +33,7 @@ static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     uint64_t x;
     memcpy(&x, frac, 8);
-    if (scale > 8 || nondigits(x))
+    if (scale > 8 || nondigit_bits(x ^ ASCII_ZEROS))
         return 1;
     if (scale < 8 && (x >> (8 * scale)) != (ASCII_ZEROS >> (8 * scale)))
         return PE_ERR_PRECISION;
@@ -48,20 +46,11 @@ static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part
 #endif
 }
 
-/* Per byte of x ^ ASCII_ZEROS, the high bit is set iff that byte of x is not a digit. A
-   carry out of a non-digit byte can only flag bytes above it (never clear a flag), so the
-   lowest flagged byte is exact and a clean word is all digits. */
-static inline uint64_t nondigit_bits(uint64_t t)
-{
-    return ((t + 0x7676767676767676ULL) | t) & 0x8080808080808080ULL;
-}
-
 /* The common shape of a Binance decimal at p, "61737.63000000" (1..7 integer digits, '.',
    8 decimals) and its closing quote, when its integer digits and `scale` decimals fit 8
-   digits and the decimals beyond `scale` are zeros. p must have 17 readable bytes; no byte
-   past the closing quote is read unless the shape already failed before it. Returns the
-   bytes up to and including the quote with the value in *out, or 0 for anything else (no
-   error: the caller's careful parser then decides). */
+   digits and the decimals beyond `scale` are zeros; p must have 17 readable bytes. Returns
+   the bytes up to and including the quote with the value in *out, or 0 for anything else
+   (no error: the caller's careful parser then decides). */
 static inline size_t pe_fixed_common(const char *p, unsigned scale, int64_t *out)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
