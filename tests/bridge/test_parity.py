@@ -72,7 +72,7 @@ def test_trailing_stop_raised_and_hit_inside_a_candle_matches(ft_data):
     assert r.signal_ratio == 1.0 and not r.unexplained and r.matched_ratio == 1.0, text
     trailing = [row for row in r.rows if row.status == "matched" and row.ft.reason == "trailing_stop_loss"]
     assert len(trailing) >= 10, text
-    assert sum(row.ft.exit_time == row.ft.entry_time for row in trailing) == 2, text
+    assert sum(row.ft.exit_time == row.ft.entry_time for row in trailing) >= 2, text
 
 
 # Freqtrade's other trailing settings (it refuses trailing_only_offset_is_reached without a
