@@ -18,6 +18,7 @@ typedef struct {
     double price_div, qty_div;       /* 10^scale: fixed point -> the VMs' doubles */
     pe_vm *vm[PE_FEED_MAX_VMS];      /* run on every closed bar (pe_feed_add_vm) */
     int nvm;
+    int64_t exit_lo, exit_hi;        /* pe_feed_set_exit_band; lo 0, hi INT64_MAX: none */
 } sym_t;
 
 struct pe_feed {
@@ -610,14 +611,15 @@ static void bar_on_trade(sym_t *s, pe_msg *m)
     *b = (bar_t){open_time, m->price, m->price, m->price, m->price, m->qty, 1};
 }
 
-/* What StrategyRunner acts on: a long entry, a close or a close-all. */
+/* What StrategyRunner acts on: a long entry, a close, a close-all, or an exit (the
+   engine's exit legs follow every strategy.exit). */
 static int actionable(const pe_vm *vm)
 {
     int64_t n;
     const pe_vm_intent *it = pe_vm_intents(vm, &n);
     for (int64_t i = 0; i < n; i++)
         if ((it[i].kind == PE_OP_ENTRY && it[i].dir > 0) || it[i].kind == PE_OP_CLOSE ||
-            it[i].kind == PE_OP_CLOSE_ALL)
+            it[i].kind == PE_OP_CLOSE_ALL || it[i].kind == PE_OP_EXIT)
             return 1;
     return 0;
 }
@@ -672,6 +674,7 @@ static int on_trade(pe_feed *f, ctx *x, fields *d, int agg)
         return err(x, PE_ERR_RANGE, m->time < 0 ? PE_FIELD_TRADE_TIME : m->price <= 0 ? PE_FIELD_PRICE
                                                                         : PE_FIELD_QTY, NULL);
     sym_t *sym = &f->sym[m->symbol];
+    m->exit_hit = m->price <= sym->exit_lo || m->price >= sym->exit_hi;
     if (sym->bar_ms) {
         bar_on_trade(sym, m);
         if (m->bar_closed && sym->nvm)
@@ -794,6 +797,8 @@ int pe_feed_add_symbol(pe_feed *f, const char *symbol, int price_scale, int qty_
     s->len = n;
     s->book = b;
     s->price_div = s->qty_div = 1.0;
+    s->exit_lo = 0;
+    s->exit_hi = INT64_MAX;
     for (int i = 0; i < price_scale; i++)
         s->price_div *= 10.0;
     for (int i = 0; i < qty_scale; i++)
@@ -808,6 +813,15 @@ int pe_feed_add_vm(pe_feed *f, int symbol, struct pe_vm *vm)
     sym_t *s = &f->sym[symbol];
     pe_vm_set_record_intents(vm, 1);
     s->vm[s->nvm++] = vm;
+    return PE_OK;
+}
+
+int pe_feed_set_exit_band(pe_feed *f, int symbol, int64_t lo, int64_t hi)
+{
+    if (symbol < 0 || symbol >= f->nsym || lo < 0 || hi <= lo)
+        return PE_ERR_ARG;
+    f->sym[symbol].exit_lo = lo;
+    f->sym[symbol].exit_hi = hi;
     return PE_OK;
 }
 
@@ -1016,7 +1030,8 @@ int pe_feed_replay(pe_feed *f, const char *buf, size_t len, size_t *consumed, pe
         }
         int rc = pe_feed_on_message(f, frame, (size_t)(frame_end - frame), out);
         pos->messages++;
-        if (rc < 0 || (stop & stop_bit(out->kind)) || ((stop & PE_STOP_BAR) && out->bar_closed))
+        if (rc < 0 || (stop & stop_bit(out->kind)) || ((stop & PE_STOP_BAR) && out->bar_closed) ||
+            ((stop & PE_STOP_EXIT) && out->exit_hit))
             return 1;
         p = next;
     }

@@ -53,12 +53,14 @@ typedef struct {
     /* bar_closed with VMs attached (pe_feed_add_vm): bars they ran, whether any of them
        left an intent to act on, and the first VM error (vm_status, VM number vm_index) */
     int32_t vm_bars, vm_act, vm_status, vm_index;
+    /* trade: its price is outside the symbol's exit band (pe_feed_set_exit_band) */
+    int32_t exit_hit, pad_;
 } pe_msg;
 
 /* Bits of pe_feed_replay's stop mask. */
 enum {
     PE_STOP_DEPTH = 1, PE_STOP_TRADE = 2, PE_STOP_AGGTRADE = 4, PE_STOP_BOOKTICKER = 8,
-    PE_STOP_KLINE = 16, PE_STOP_BAR = 32, PE_STOP_SNAPSHOT = 64
+    PE_STOP_KLINE = 16, PE_STOP_BAR = 32, PE_STOP_SNAPSHOT = 64, PE_STOP_EXIT = 128
 };
 /* pe_feed_replay's kind for a recording line holding a REST depth snapshot (not parsed). */
 enum { PE_MSG_SNAPSHOT = 6 };
@@ -80,11 +82,16 @@ int pe_feed_set_bar_interval(pe_feed *f, int symbol, int64_t interval_ms);
    at its close (volume 0) for every bar interval without trades before the closing
    trade's, as the kline ledger closes them; prices and volume are the fixed-point values
    divided by 10^scale. The closing message reports the bars run (vm_bars) and vm_act = 1
-   when any VM recorded an intent to act on: a long entry, a close or a close-all (what
-   the engine's StrategyRunner acts on). Without one, the VMs' intents (stop
-   restatements, cancels) are dropped. The caller keeps each VM alive while attached. */
+   when any VM recorded an intent to act on: a long entry, a close, a close-all or an
+   exit (what the engine's StrategyRunner acts on). Without one, the VMs' intents
+   (cancels, orders) are dropped. The caller keeps each VM alive while attached. */
 enum { PE_FEED_MAX_VMS = 16 };
 int pe_feed_add_vm(pe_feed *f, int symbol, struct pe_vm *vm);
+/* The engine's exit legs of the symbol (take-profit, stops, trailing) as one band of trade
+   prices (fixed point): a trade at or below lo, or at or above hi, may fire or move a leg and
+   gets exit_hit = 1 (pe_feed_replay stops on it with PE_STOP_EXIT); a trade strictly inside
+   changes nothing. lo 0 and hi INT64_MAX (the default) flag no trade. */
+int pe_feed_set_exit_band(pe_feed *f, int symbol, int64_t lo, int64_t hi);
 /* Where pe_feed_replay stopped: the stopping line's frame and receive time. */
 typedef struct {
     int64_t recv_ts_ns;

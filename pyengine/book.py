@@ -58,6 +58,8 @@ ERROR_TEXT = {
 # Stop bits for Feed.replay
 STOP_DEPTH, STOP_TRADE, STOP_AGGTRADE = lib.PE_STOP_DEPTH, lib.PE_STOP_TRADE, lib.PE_STOP_AGGTRADE
 STOP_BOOKTICKER, STOP_KLINE, STOP_BAR = lib.PE_STOP_BOOKTICKER, lib.PE_STOP_KLINE, lib.PE_STOP_BAR
+STOP_EXIT = lib.PE_STOP_EXIT
+NO_EXIT_BAND = (0, 2**63 - 1)
 MSG_SNAPSHOT = lib.PE_MSG_SNAPSHOT
 
 KIND_NAMES = {
@@ -274,6 +276,13 @@ class Feed:
         if lib.pe_feed_add_vm(self._ptr, idx, vm) < 0:
             raise BookError(lib.PE_ERR_ARG, f"{symbol}: cannot attach another VM "
                                             f"(at most {lib.PE_FEED_MAX_VMS})")
+
+    def set_exit_band(self, symbol: str, lo: int, hi: int) -> None:
+        """Flag this symbol's trades at or below ``lo`` or at or above ``hi`` (fixed-point
+        prices) with ``msg.exit_hit`` (see ``pe_feed_set_exit_band``); NO_EXIT_BAND: none."""
+        idx = self.specs.index(self._books[symbol].spec)
+        if lib.pe_feed_set_exit_band(self._ptr, idx, lo, hi) < 0:
+            raise BookError(lib.PE_ERR_ARG, f"{symbol}: invalid exit band {lo}..{hi}")
 
     def replay(self, buf, offset: int = 0, stop: int = STOP_BAR) -> tuple[bool, int]:
         """Run recording lines ``buf[offset:]`` through the parser and books in one C call.

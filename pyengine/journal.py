@@ -8,7 +8,8 @@ Engine-facing API (one ``Journal`` per engine, used from the trio thread only)::
           # durable when it returns: call it, THEN send the order.  Raises DuplicateIntent
           # when this client order id was journaled before (a restarted engine re-deriving
           # the id of a decision it already made must not send it again).
-    j.append("ack" | "order" | "fill" | "balance" | "risk" | "state" | "reconcile" | "note",
+    j.append("ack" | "order" | "fill" | "balance" | "risk" | "state" | "reconcile" | "note"
+             | "exit",                         # exit: a strategy.exit leg (engine/exits.py)
              data, symbol=..., client_order_id=..., strategy_id=..., trade_id=...)
           # queued in memory (no I/O on the hot path), written by the next flush
     j.flush()                                  # write the queue in one transaction
@@ -62,7 +63,7 @@ from pyengine.errors import UserError
 
 SCHEMA_VERSION = 1
 KINDS = frozenset({"intent", "ack", "order", "fill", "balance", "risk", "state", "reconcile",
-                   "note"})
+                   "note", "exit"})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq             INTEGER PRIMARY KEY,

@@ -35,6 +35,7 @@ from pyengine.config import EXCHANGE_STOPS_REFUSED, Config
 from pyengine.errors import UserError
 from pyengine.engine.active import ActiveSymbols
 from pyengine.engine.execution import RISK_STRATEGY, Execution
+from pyengine.engine.exits import ExitLegs
 from pyengine.engine.marketdata import MarketHub, TimedMarketData
 from pyengine.scaleout.feed import StreamMarketData
 from pyengine.engine.status import EngineControls, print_status
@@ -178,6 +179,12 @@ class Engine:
                                       on_message=self.hub.on_message)
         self.hub.md = self.md
         self.execution.books = {s: self.md.book(s) for s in self.symbols}
+        self.exits = ExitLegs(self.specs, self.execution.exit_leg, journal=self._journal_exit,
+                              band=self.md.feed.set_exit_band)
+        restored = self.exits.restore(r.data for r in self.journal.records(kinds=["exit"]))
+        if restored:
+            log.info("recovery: %d strategy.exit legs restored from the journal", restored)
+        self.runner.exits = self.hub.exits = self.exits
         await self._warm_up(client)
         self.ledger.on_close = self.runner.on_bar
         self.controls = EngineControls(self)
@@ -408,6 +415,9 @@ class Engine:
                                      "price": float(fill.price), "qty": float(fill.qty),
                                      "ts_ms": fill.time_ms,
                                      "strategy": self.state.owner_of(fill.client_order_id or "")})
+
+    def _journal_exit(self, data: dict) -> None:
+        self.journal.append("exit", data, symbol=data["symbol"], strategy_id=data["strategy"])
 
     def _selection_changed(self, note: dict) -> None:
         """A new active set (and the first evaluation): journal it, open or close the risk

@@ -9,7 +9,8 @@ hop, no checkpoint between the frame and the write. The sender task (``run``) th
 the answer and applies it; orders the venue could not write at once (and every order of a
 venue without ``place_now``, such as the replay's) it sends itself. Orders are MARKET orders
 (entries and exits); the protective stop of every entry is the risk manager's (engine-side
-by default: ``on_mark`` returns an ``exit`` action when it is hit).
+by default: ``on_mark`` returns an ``exit`` action when it is hit), and the strategies'
+``strategy.exit`` legs are the engine's too (``engine/exits.py`` calls ``exit_leg``).
 
 Every order carries monotonic-ns stage stamps in ``StateManager.orders[coid].ns``: ``frame``
 (the frame that closed the bar or ticked), ``decision``, ``risk`` (gate passed and intent
@@ -41,6 +42,9 @@ from risk.reasons import CODES as RISK_REASONS
 
 log = logging.getLogger("pyengine.engine")
 RISK_STRATEGY = "risk"          # owner of protective exits of holdings no strategy claims
+# the client order id's leg: a strategy decision, a risk manager's protective exit, a
+# strategy.exit leg (stop, take-profit, trailing) the engine fired
+DECISION_LEG, PROTECTIVE_LEG, EXIT_LEG = 0, 1, 2
 
 
 @dataclass(slots=True)
@@ -80,6 +84,7 @@ class Execution:
         rules = risk.rules
         self.min_notional = {s: rules[risk.index(s)].min_notional for s in specs}
         self._exit_seq = 0
+        self._leg_seq: dict[tuple[str, str], tuple[int, int]] = {}   # last (trade ms, n)
         self.refused: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()     # decided, sent, rejected, unknown, duplicate
         self.tick_to_order = histogram("tick_to_order") if histogram else None
@@ -253,11 +258,47 @@ class Execution:
                 continue
             self._exit_seq += 1
             coid = client_order_id(sid, sym, decision_seq(self.wall_clock() // 1_000_000,
-                                                          self._exit_seq % 1000), 1, self.namespace)
+                                                          self._exit_seq % 1000), PROTECTIVE_LEG,
+                                   self.namespace)
             if self.submit(coid, sid, sym, SELL, price, part, 0, PROTECTIVE, now, now):
                 self.counts["protective"] += 1
                 self.on_event("protective_exit", {"symbol": sym, "strategy": sid, "reason": reason})
             left -= part
+
+    def exit_leg(self, sid: str, sym: str, reason: str, trade_ms: int, frame_ns: int) -> bool:
+        """A ``strategy.exit`` leg reached by the trade at ``trade_ms``: a MARKET sell of the
+        strategy's position, through the gate as a protective exit (allowed in REDUCING and
+        HALTED, never refused for a stale book or the rate caps). Its id comes from the
+        trade's exchange time, so a replay of the same trades derives the same id."""
+        decided = self.clock()
+        if any(o.side == "SELL" and self.state.owner_of(o.client_order_id) == sid
+               for o in self.state.open_orders(sym)):
+            self.counts["busy"] += 1             # its exit is on its way
+            return False
+        s = self.risk.native.sym[self.risk.index(sym)]
+        sellable = s.pos_qty - s.open_sell_qty
+        qty = min(self._held(sid, sym), sellable - sellable % self._step[sym])
+        if qty <= 0:
+            return False
+        try:
+            price = self.books[sym].best_bid()[0]
+        except BookNotReadable:
+            price = int(s.mark)
+        if price <= 0 or self._dust(sym, qty, price):
+            return False
+        last_ms, n = self._leg_seq.get((sid, sym), (-1, -1))
+        n = n + 1 if last_ms == trade_ms else 0
+        self._leg_seq[(sid, sym)] = (trade_ms, n)
+        coid = client_order_id(sid, sym, decision_seq(trade_ms, n % 1000), EXIT_LEG, self.namespace)
+        if coid in self.state.orders:
+            self.counts["duplicate"] += 1
+            return False
+        if not self.submit(coid, sid, sym, SELL, price, qty, 0, PROTECTIVE, frame_ns, decided):
+            return False
+        self.counts["exit_leg"] += 1
+        self.on_event("exit_leg", {"symbol": sym, "strategy": sid, "reason": reason,
+                                   "client_order_id": coid, "trade_ms": trade_ms})
+        return True
 
     # ------------------------------------------------------------ the sender
 

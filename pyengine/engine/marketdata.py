@@ -3,8 +3,9 @@
 ``MarketHub.on_message`` is called for every parsed frame (the C message struct, reused):
 depth diffs have already been applied to the C book; the hub only notes when each book last
 changed (freshness for the strategies and the risk gate), feeds trades and klines to the
-kline ledger (whose bar closes step the strategies) and marks positions at most every
-``mark_every_ns``. The receive time of the frame being processed is taken before parsing
+kline ledger (whose bar closes step the strategies), hands the trades that reach a
+strategy's exit legs (flagged by the C parser, ``engine/exits.py``) to ``exits`` and marks
+positions at most every ``mark_every_ns``. The receive time of the frame being processed is taken before parsing
 (``TimedMarketData``), so tick-to-order latency starts at the socket.
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ class MarketHub:
         self.mark_every_ns = mark_every_ns
         self.on_mark = on_mark
         self.on_tick = on_tick           # tick-driven strategies: (symbol, msg, frame_ns)
+        self.exits = None                # ExitLegs: the trades that reach an exit leg
         self.md: TimedMarketData | None = None
         self.book_updated_ns: dict[str, int] = {}
         self.last_price: dict[str, int] = {}
@@ -80,6 +82,9 @@ class MarketHub:
             self.ledger.on_trade(symbol, msg.price / self._px_div[symbol],
                                  msg.qty / self._qty_div[symbol], msg.time)
             now = self.md.frame_ns
+            exits = self.exits
+            if exits is not None and (msg.exit_hit or symbol in exits.pending):
+                exits.on_trade(symbol, msg.price, msg.time, now)
             if now - self._marked_ns.get(symbol, 0) >= self.mark_every_ns:
                 self._marked_ns[symbol] = now
                 self.on_mark(symbol, msg.price, msg.time)

@@ -10,13 +10,12 @@ it emits become :class:`Decision` objects for execution:
 * ``strategy.close`` / ``close_all`` -> an ``exit`` decision (sell what the strategy holds);
   the VM reports a short ``strategy.entry`` under
   ``strategy.risk.allow_entry_in(strategy.direction.long)`` as the ``close_all`` it is;
-* a ``strategy.exit`` on later bars only restates the stop the risk manager already
-  watches, and cancels are moot for market orders: both are counted, not acted on.
+* every ``strategy.exit`` goes to the engine-side exit legs (``engine/exits.py``): its stop,
+  take-profit and trailing legs, checked on every trade of the symbol while the strategy
+  holds a position; cancels are moot for market orders: they are counted, not acted on.
 
-Trailing exits (``trail_price``/``trail_points``/``trail_offset``) and take-profit legs
-(``profit``/``limit``) are refused when the strategy is loaded: the protective stop the risk
-manager watches is a fixed price and the engine places no resting exit orders, so they would
-silently mean something else live. They run in backtests only.
+Partial exits (``qty``/``qty_percent`` of ``strategy.exit``) are refused when the strategy is
+loaded, naming the line: a leg sells the strategy's whole position.
 
 No decision is acted on when the book is out of sync or stale (``is_fresh``): the bar still
 advances the VM, so indicators never skip a bar, but its decisions are dropped and counted
@@ -39,6 +38,7 @@ from typing import Callable, Iterable, Mapping
 from dsl import compile_file
 from dsl.vm import INTENT_KINDS, Vm
 from pyengine._core import lib
+from pyengine.engine.exits import ExitLegs
 from pyengine.errors import UserError
 from pyengine.ledger import Bar
 from pyengine.state import Portfolio
@@ -83,21 +83,19 @@ class Instance:
         self.decisions = 0
 
 
-def _refuse_backtest_only(program) -> None:
-    """Exit legs the engine cannot honour live are refused, not silently dropped."""
+def _refuse_unsupported_live(program) -> None:
+    """Exit arguments the engine cannot honour live are refused, not silently dropped."""
     written = {ins[1] for ins in program.code if ins[0] == lib.PE_OP_MOV}
     for ins, line in zip(program.code, program.lines):
-        if ins[0] == lib.PE_OP_EXIT_TRAIL:
+        if ins[0] != lib.PE_OP_EXIT:
+            continue
+        block = ins[2]      # [id, from_entry, qty, qty_percent, profit, limit, loss, stop, ...]
+        qty, pct = block + 2, block + 3
+        if (qty in written or not math.isnan(program.init[qty]) or pct in written
+                or program.init[pct] != 100.0 and not math.isnan(program.init[pct])):
             raise UserError(f"{program.filename}:{line}: cannot run live: strategy.exit "
-                            f"trailing stops (trail_price/trail_points/trail_offset) are "
-                            f"backtest only (the engine's protective stop is a fixed price)")
-        if ins[0] == lib.PE_OP_EXIT:
-            block = ins[2]      # [id, from_entry, qty, qty_percent, profit, limit, loss, stop, ...]
-            if any(slot in written or not math.isnan(program.init[slot])
-                   for slot in (block + 4, block + 5)):
-                raise UserError(f"{program.filename}:{line}: cannot run live: strategy.exit "
-                                f"take-profit legs (profit/limit) are backtest only (the engine "
-                                f"acts on entries, closes and the protective stop)")
+                            f"partial exits (qty/qty_percent) are backtest only (an exit leg "
+                            f"sells the strategy's whole position)")
 
 
 class StrategyRunner:
@@ -119,11 +117,13 @@ class StrategyRunner:
         self.ignored_intents = 0      # stop restatements and cancels
         self.warming = False
         self.log: Callable[[Decision, bool], None] | None = None   # every decision, acted on or not
+        self.exits: ExitLegs | None = None      # gets every strategy.exit and position
+        self._exits_told: set[tuple[str, str]] = set()
         for spec in self.specs:
             for sym in spec.symbols:
                 program = compile_file(spec.pine, inputs=spec.inputs or None, symbol=sym,
                                        timeframe=_PINE_TF.get(spec.interval, "1"))
-                _refuse_backtest_only(program)
+                _refuse_unsupported_live(program)
                 tick, step = tick_step(sym)
                 vm = Vm(program, mintick=tick, qty_step=step, mode="spot", emulate=False)
                 inst = Instance(spec, sym, vm, tick)
@@ -149,6 +149,11 @@ class StrategyRunner:
             mark = portfolio.mark_price(sym) or pos.avg_price
             qty = pos.qty if pos.qty * mark >= min_notional.get(sym, Decimal(0)) else Decimal(0)
             now = (qty, pos.avg_price if qty else Decimal(0))
+            if self.exits is not None and (key not in self._exits_told
+                                           or self._synced.get(key) != now):
+                # legs restored after a restart learn at once whether their position is there
+                self._exits_told.add(key)
+                self.exits.on_position(sid, sym, *now)
             if self._synced.get(key, (Decimal(0), Decimal(0))) == now:
                 continue
             self._synced[key] = now
@@ -224,9 +229,19 @@ class StrategyRunner:
                 self.skipped_stale += 1
             self._act(inst, bar, intents, frame_ns, fresh)
 
+    def _exit_legs(self, inst: Instance, bar: Bar, exits) -> None:
+        """Exit legs are state, not orders: they follow the strategy whether or not the
+        book is fresh (the trades that fire them come later)."""
+        for r in exits.tolist():
+            self.exits.on_exit(inst.spec.id, inst.symbol, inst.vm.string(r[2]), limit=r[12],
+                               stop=r[13], profit=r[14], loss=r[15], trail_price=r[16],
+                               trail_points=r[17], trail_offset=r[18], close=bar.close)
+
     def _act(self, inst: Instance, bar: Bar, intents, frame_ns: int, fresh: bool) -> None:
         # the fields as Python lists: a numpy record per field read costs more than the rest
         kinds, dirs = intents["kind"].tolist(), intents["dir"].tolist()
+        if self.exits is not None and _EXIT in kinds:
+            self._exit_legs(inst, bar, intents[intents["kind"] == _EXIT])
         stop = 0.0
         for k, s, loss in zip(kinds, intents["stop"].tolist(), intents["loss"].tolist()):
             if k != _EXIT:

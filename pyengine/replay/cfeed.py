@@ -2,7 +2,7 @@
 
 ``Feed.replay`` runs recording lines in C until one Python must see: a closed trade bar (the
 strategies on 1 s trade bars were already stepped by the feed, ``ReplaySession.attach_vms``), a
-closed kline (when a strategy runs on the kline stream), a REST snapshot line, or a diff the
+trade that reaches a strategy's exit legs (``msg.exit_hit``, ``engine/exits.py``), a closed kline (when a strategy runs on the kline stream), a REST snapshot line, or a diff the
 book cannot take (no snapshot yet, sequence gap). Everything else (depth diffs into the
 books, bookTicker, trades inside a bar) never leaves C. Python then does what the live
 engine does at that point: bars to the strategies, snapshots into the books, diffs that
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from pyengine._core import lib
 from pyengine.book import (ERROR_TEXT, FIELD_NAMES, MSG_SNAPSHOT, OK, STALE, STOP_BAR,
-                           STOP_KLINE, SYNC_NO_SNAPSHOT, SYNC_STATUSES, BookError, Feed)
+                           STOP_EXIT, STOP_KLINE, SYNC_NO_SNAPSHOT, SYNC_STATUSES, BookError,
+                           Feed)
 from pyengine.ledger import INTERVAL_MS, Bar, interval_ms
 from pyengine.recording import RecordingError
 from pyengine.replay.bars import BASE
@@ -25,6 +26,7 @@ from pyengine.replay.session import ReplaySession
 from pyengine.replay.source import Chunk, Recording
 
 INTERVAL_BY_S = {ms // 1000: name for name, ms in INTERVAL_MS.items()}
+_TRADES = (lib.PE_MSG_TRADE, lib.PE_MSG_AGGTRADE)
 HELD_DIFFS = 50_000          # diffs kept per symbol while its book waits for a snapshot
 
 
@@ -107,13 +109,13 @@ def replay_c(rec: Recording, session: ReplaySession, speed: float | None = None)
     for sym in session.series:
         feed.set_bar_interval(sym, interval_ms(BASE))
     session.attach_vms(feed)
-    stop = STOP_BAR | (STOP_KLINE if session.kline_intervals else 0)
+    stop = STOP_BAR | STOP_EXIT | (STOP_KLINE if session.kline_intervals else 0)
     stats = Stats()
     sync = BookSync(rec, feed, session, stats)
     pacer = Pacer(speed, rec.first_ns)
     pos, m = feed.pos, feed.msg
     symbols = [s.symbol for s in feed.specs]
-    run, on_trade_bar = feed.replay, session.on_trade_bar
+    run, on_trade_bar, on_trade = feed.replay, session.on_trade_bar, session.on_trade
     pdiv, qdiv = session.price_div, session.qty_div
     wait = pacer.wait if speed else None
     for chunk in rec.chunks():
@@ -150,6 +152,8 @@ def replay_c(rec: Recording, session: ReplaySession, speed: float | None = None)
                 on_trade_bar(sym, Bar(m.bar_open_time, 0, m.bar_open / d, m.bar_high / d,
                                       m.bar_low / d, m.bar_close / d, m.bar_volume / qdiv[sym],
                                       0.0, m.bar_trades), m.time, m.vm_bars, m.vm_act)
+            if m.kind in _TRADES:
+                on_trade(sym, m.price, m.time, m.exit_hit)
             elif m.kind == lib.PE_MSG_KLINE and m.maker:
                 interval = INTERVAL_BY_S.get(m.interval_s)
                 if interval in session.kline_intervals.get(sym, ()):

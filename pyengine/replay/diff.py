@@ -11,6 +11,8 @@ symbol, bar open time, rank, engine id), so they are matched by id. For each id:
 * ``fill price differs`` / ``fill quantity differs`` / ``status differs``: same order,
   different outcome (average fill price over the order's fills).
 
+Exit legs (a ``strategy.exit`` stop, take-profit or trailing leg, leg 2 of an id whose
+sequence is the time of the trade that reached it) are matched by id like decisions.
 Protective exits (risk actions, leg 1 of an id whose sequence is a clock time, not a bar)
 cannot be matched by id; they are paired in time order per strategy and symbol. The live
 journal does not tie a risk refusal to its order id; for a decision only the replay sent,
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pyengine.engine.execution import DECISION_LEG, EXIT_LEG, PROTECTIVE_LEG
 from pyengine.errors import UserError
 from pyengine.ids import parse_client_order_id
 from pyengine.journal import JournalError, JournalReader
@@ -99,7 +102,7 @@ def read_journal(path: pathlib.Path) -> tuple[dict[str, LiveOrder], list[tuple[i
 def span_note(journal: pathlib.Path, first_ns: int, last_ns: int) -> str | None:
     """A warning when none of the journal's decisions falls inside the recording's span."""
     bars = [p.seq // 1000 for p in (parse_client_order_id(c) for c in read_journal(journal)[0])
-            if p is not None and p.leg == 0]
+            if p is not None and p.leg == DECISION_LEG]
     lo, hi = first_ns // 1_000_000 - 60_000, last_ns // 1_000_000 + 60_000
     if not bars or any(lo <= b <= hi for b in bars):
         return None
@@ -175,11 +178,12 @@ def compare(records: list[dict[str, Any]], journal: pathlib.Path,
         _compare_orders(r, lo, diff)
     for coid, lo in live.items():
         parsed = parse_client_order_id(coid)
-        if coid in seen or (parsed is not None and parsed.leg != 0):
+        if coid in seen or (parsed is not None and parsed.leg == PROTECTIVE_LEG):
             continue
         bar = parsed.seq // 1000 if parsed else 0
         out.append(Difference(bar, lo.strategy, lo.symbol, coid, "missing in replay",
-                              "the strategy made no decision on this bar",
+                              "no exit leg fired on this trade" if parsed and parsed.leg == EXIT_LEG
+                              else "the strategy made no decision on this bar",
                               f"sent {_order_text(lo.side, lo.qty)}"))
     out.extend(_protective(protective_replay, live))
     out.sort(key=lambda d: (d.bar, d.strategy, d.symbol, d.client_order_id, d.what))
@@ -210,7 +214,7 @@ def _protective(replay: dict[tuple[str, str], list[dict[str, Any]]],
     live_by: dict[tuple[str, str], list[LiveOrder]] = {}
     for coid, lo in live.items():
         parsed = parse_client_order_id(coid)
-        if parsed is not None and parsed.leg != 0:
+        if parsed is not None and parsed.leg == PROTECTIVE_LEG:
             live_by.setdefault((lo.strategy, lo.symbol), []).append(lo)
     out: list[Difference] = []
     for key in sorted(set(replay) | set(live_by)):

@@ -4,18 +4,20 @@ Keys (sorted, no whitespace; the same input gives the same bytes)::
 
     t_ns             receive time of the recording line that closed the bar (ns since epoch)
     bar              open time of the bar the decision was made on (ms); for a protective
-                     exit, the symbol's last closed bar
+                     exit or an exit leg, the symbol's last closed bar
     strategy symbol  the strategy id and symbol
-    kind             "entry" | "exit" | "protective_exit"
+    kind             "entry" | "exit" | "protective_exit" | "exit_leg" (a strategy.exit
+                     stop, take-profit or trailing leg the engine fired on a trade)
     rank             n-th decision of this strategy on this bar (part of the client order id)
     close stop       the bar's close and the protective stop the strategy asked for (0: the
-                     risk manager's default); null for protective exits
+                     risk manager's default); null for protective exits and exit legs
     book             "synced" | "out_of_sync" | "stale" (unchanged for stale_ms, 5 s): no
                      decision is acted on unless synced
     risk             {"verdict": "accepted" | "refused" | "skipped", "reason": code[, "message"]}
                      refused: the risk gate's reason code (TRADE_LOSS, EXPOSURE, ...), BOOK
                      (no price) or ZERO_QTY; skipped: IN_POSITION, NO_POSITION, ORDER_OPEN,
-                     DUPLICATE, BOOK_OUT_OF_SYNC, BOOK_STALE; a protective exit's reason is the risk action's
+                     DUPLICATE, BOOK_OUT_OF_SYNC, BOOK_STALE; a protective exit's reason is the risk action's,
+                     an exit leg's STOP, TAKE_PROFIT or TRAIL
     client_order_id  the deterministic id (pyengine.ids) a live session gives the same decision
     order            {"side", "type", "qty"} as sent, or null
     status           the order's final status (FILLED, EXPIRED, REJECTED, ...), or null

@@ -64,6 +64,7 @@ def replay_per_frame(rec: Recording, session: ReplaySession) -> Stats:
                 px, qty = m.price / pdiv[sym], m.qty / qdiv[sym]
                 ticks.on_trade(sym, px, qty, m.time)      # the market ticks first, as in cfeed
                 ledger.on_trade(sym, px, qty, m.time)
+                session.on_trade(sym, m.price, m.time, m.exit_hit)
             elif m.kind == lib.PE_MSG_KLINE and m.maker:
                 sym = symbols[m.symbol]
                 interval = INTERVAL_BY_S.get(m.interval_s)

@@ -19,6 +19,11 @@ of trading (each 1 s bar with trades, whatever the strategies' intervals): the r
 runs, and positions are marked with the bar's close, first with its low when the low reached
 the stop of a held position: a stop the price touched inside the second is still hit, and
 sold at the book of the second's end.
+
+Exit legs (``strategy.exit`` stops, take-profits, trailing stops: ``engine/exits.py``) are
+checked on the very trades the live engine checks: the C parser flags those that leave the
+legs' price band, the C loop stops on them (and on bar closes) and ``on_trade`` runs the same
+``ExitLegs.on_trade``; their orders have ids derived from the trade's time, as live.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from typing import Any
 
 from pyengine.engine import EngineOptions
 from pyengine.engine.execution import RISK_STRATEGY, Execution, Pending
+from pyengine.engine.exits import ExitLegs
 from pyengine.engine.strategies import Decision, StrategyRunner, StrategySpec
 from pyengine.engine.userdata import UserData
 from pyengine.ids import client_order_id, decision_seq, parse_client_order_id, strategy_tags
@@ -94,6 +100,9 @@ class ReplaySession:
                                  on_fill=lambda f: self.runner.sync_positions(
                                      self.state.portfolio, self.execution.min_notional))
         venue.on_events = self._on_user_events
+        self.exits = ExitLegs(self.specs, self._exit_leg, journal=self._journal_exit,
+                              band=self.feed.set_exit_band)
+        self.runner.exits = self.exits
 
         self.series: dict[str, list[TradeSeries]] = {}      # bars built from trades
         self.kline_intervals: dict[str, set[str]] = {}       # bars from the kline stream
@@ -117,6 +126,7 @@ class ReplaySession:
         self._risk_msgs: dict[str, tuple[str, str]] = {}
         self._errors: dict[str, str] = {}
         self._exit_reason: dict[str, str] = {}
+        self._leg_reason: dict[str, str] = {}       # exit-leg order id -> STOP | TAKE_PROFIT | TRAIL
         self._bar_open: dict[str, int] = {}
         self._tick_of: dict[str, tuple] = {}
 
@@ -156,6 +166,20 @@ class ReplaySession:
             self.runner.on_stepped(symbol, BASE, vm_bars, bars)
         for s in self.series[symbol]:
             s.add(base, next_trade_ms)
+
+    def on_trade(self, symbol: str, price: int, time_ms: int, exit_hit: bool) -> None:
+        """Every trade, after the bar it closed (if any): as the live MarketHub, the exit
+        legs see it when the parser flagged it or that bar changed the legs."""
+        if exit_hit or symbol in self.exits.pending:
+            self.exits.on_trade(symbol, price, time_ms, self.clock.now_ns)
+
+    def _exit_leg(self, strategy: str, symbol: str, reason: str, trade_ms: int,
+                  frame_ns: int) -> None:
+        if self.execution.exit_leg(strategy, symbol, reason, trade_ms, frame_ns):
+            self._drain(None)
+
+    def _journal_exit(self, data: dict) -> None:
+        self.journal.append("exit", data, symbol=data["symbol"], strategy_id=data["strategy"])
 
     def vm_error(self, symbol: str, index: int, code: int) -> Exception:
         """The error of the ``index``-th VM ``attach_vms`` gave the feed for ``symbol``."""
@@ -279,6 +303,12 @@ class ReplaySession:
         if d is not None:
             rec = self._record(d.bar_open_ms, d.strategy_id, d.symbol, d.kind, d.rank, coid,
                                d.close, d.stop, "synced", ("accepted", ""))
+        elif coid in self._leg_reason:
+            parsed = parse_client_order_id(coid)
+            rec = self._record(self._bar_open.get(order.symbol, 0), order.strategy_id,
+                               order.symbol, "exit_leg", parsed.seq % 1000, coid, None, None,
+                               self._book_state(order.symbol),
+                               ("accepted", self._leg_reason.pop(coid)))
         else:
             parsed = parse_client_order_id(coid)
             rec = self._record(self._bar_open.get(order.symbol, 0), order.strategy_id,
@@ -318,6 +348,8 @@ class ReplaySession:
                 self.state.on_user_event(ev)
 
     def _exec_event(self, kind: str, data: dict) -> None:
+        if kind == "exit_leg":
+            self._leg_reason[data["client_order_id"]] = data["reason"]
         if kind == "order_rejected":
             self._errors[data["client_order_id"]] = data["error"]
         self.journal.append("note", {"event": kind, **data})
