@@ -64,7 +64,9 @@ EXCHANGE_STOPS_REFUSED = (
     "position, and stops would have to be resized as partial fills grow a position, kept "
     "through shutdown and adopted as protective orders after a crash; none of that is built. "
     "Use stop_mode = \"engine\": the risk manager checks every mark (at most every 200 ms) "
-    "against the stop and sells at market, its sizing already counting the slippage floor")
+    "against the stop and sells at market, its sizing already counting the slippage floor; "
+    "the strategies' strategy.exit legs (stops, take-profits, trailing stops) are engine-side "
+    "too, checked on every trade")
 
 
 class ConfigError(UserError):

@@ -1,5 +1,6 @@
 """``pyengine config check FILE``: validate a configuration file, resolve its secrets and
-compile its strategies."""
+compile its strategies with the live engine's checks (partial exits are refused), naming the
+``strategy.exit`` legs each one runs engine-side."""
 from __future__ import annotations
 
 import argparse
@@ -20,25 +21,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=run_check)
 
 
-def check_strategies(cfg: Config, label: str) -> None:
-    """Compile every enabled strategy with its inputs; all diagnostics in one UserError."""
+def check_strategies(cfg: Config, label: str) -> dict[str, list[str]]:
+    """Compile every enabled strategy with its inputs as the live engine loads it; all
+    diagnostics in one UserError. Returns each strategy's exit legs (``live_exit_legs``)."""
     from dsl import DslError, compile_file
+    from pyengine.engine.strategies import live_exit_legs
 
-    problems = []
+    problems, legs = [], {}
     for i, s in enumerate(cfg.strategies):
         if not s.enabled:
             continue
         try:
-            compile_file(s.pine, inputs=s.inputs or None, symbol=s.symbols[0])
-        except DslError as exc:
+            legs[s.id] = live_exit_legs(compile_file(s.pine, inputs=s.inputs or None,
+                                                     symbol=s.symbols[0]))
+        except (DslError, UserError) as exc:
             problems.append(f"{label}:strategies[{i}] ({s.id}): {exc}")
     if problems:
         raise UserError("\n".join(problems))
+    return legs
 
 
 def run_check(args: argparse.Namespace) -> int:
     cfg = load_config(args.file, resolve_secrets=not args.no_secrets)
-    check_strategies(cfg, args.file)
+    legs = check_strategies(cfg, args.file)
     endpoints = cfg.venue.endpoints()
     print(f"{args.file}: valid")
     print(f"  venue: {cfg.venue.kind}" + (f" (REST {endpoints.rest}, WS API {endpoints.ws_api}, "
@@ -48,6 +53,9 @@ def run_check(args: argparse.Namespace) -> int:
     for s in cfg.strategies:
         state = "" if s.enabled else " (disabled)"
         print(f"  strategy {s.id}{state}: {s.pine} on {', '.join(s.symbols)} every {s.interval}")
+        if legs.get(s.id):
+            print(f"    strategy.exit legs: {', '.join(legs[s.id])} (engine-side: checked on "
+                  f"every trade of the symbol, a market sell when one is reached)")
     print(f"  journal: {cfg.journal.path} (synchronous={cfg.journal.synchronous})")
     for key, secret in cfg.secret_fields():
         state = "resolved" if secret.resolved else "not checked"

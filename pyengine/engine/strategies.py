@@ -83,19 +83,32 @@ class Instance:
         self.decisions = 0
 
 
-def _refuse_unsupported_live(program) -> None:
-    """Exit arguments the engine cannot honour live are refused, not silently dropped."""
+def live_exit_legs(program) -> list[str]:
+    """The kinds of ``strategy.exit`` legs a program can set (``stop``, ``take-profit``,
+    ``trailing``), all run engine-side; a partial exit, which the engine cannot honour live,
+    is refused naming its line, never silently dropped."""
     written = {ins[1] for ins in program.code if ins[0] == lib.PE_OP_MOV}
+
+    def given(slot: int) -> bool:
+        return slot in written or not math.isnan(program.init[slot])
+
+    legs = set()
     for ins, line in zip(program.code, program.lines):
-        if ins[0] != lib.PE_OP_EXIT:
+        if ins[0] not in (lib.PE_OP_EXIT, lib.PE_OP_EXIT_TRAIL):
             continue
         block = ins[2]      # [id, from_entry, qty, qty_percent, profit, limit, loss, stop, ...]
-        qty, pct = block + 2, block + 3
-        if (qty in written or not math.isnan(program.init[qty]) or pct in written
-                or program.init[pct] != 100.0 and not math.isnan(program.init[pct])):
+        pct = block + 3
+        if given(block + 2) or pct in written or given(pct) and program.init[pct] != 100.0:
             raise UserError(f"{program.filename}:{line}: cannot run live: strategy.exit "
                             f"partial exits (qty/qty_percent) are backtest only (an exit leg "
                             f"sells the strategy's whole position)")
+        if given(block + 6) or given(block + 7):
+            legs.add("stop")
+        if given(block + 4) or given(block + 5):
+            legs.add("take-profit")
+        if ins[0] == lib.PE_OP_EXIT_TRAIL:
+            legs.add("trailing")
+    return sorted(legs)
 
 
 class StrategyRunner:
@@ -123,7 +136,7 @@ class StrategyRunner:
             for sym in spec.symbols:
                 program = compile_file(spec.pine, inputs=spec.inputs or None, symbol=sym,
                                        timeframe=_PINE_TF.get(spec.interval, "1"))
-                _refuse_unsupported_live(program)
+                live_exit_legs(program)
                 tick, step = tick_step(sym)
                 vm = Vm(program, mintick=tick, qty_step=step, mode="spot", emulate=False)
                 inst = Instance(spec, sym, vm, tick)

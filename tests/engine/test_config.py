@@ -287,3 +287,19 @@ def test_config_check_compiles_the_strategies(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{p}:strategies[1] (bad):" in err and "bad.pine:3:" in err
     assert "strategies[0]" not in err
+
+
+def test_config_check_names_exit_legs_and_refuses_partial_exits(tmp_path, capsys):
+    from pyengine.cli import main
+    head = '//@version=5\nstrategy("x")\nif close > open\n    strategy.entry("L", strategy.long)\n'
+    (tmp_path / "legs.pine").write_text(
+        head + 'strategy.exit("X", "L", profit=100, loss=50, trail_points=20, trail_offset=5)\n')
+    (tmp_path / "part.pine").write_text(head + 'strategy.exit("X", "L", qty_percent=50, profit=10)\n')
+    p = write(tmp_path, '[[strategies]]\nid = "legs"\npine = "legs.pine"\n')
+    assert main(["config", "check", "--no-secrets", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "strategy.exit legs: stop, take-profit, trailing (engine-side" in out
+    p = write(tmp_path, '[[strategies]]\nid = "part"\npine = "part.pine"\n', "part.toml")
+    assert main(["config", "check", "--no-secrets", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}:strategies[0] (part):" in err and "part.pine:5: cannot run live" in err

@@ -32,7 +32,8 @@ def test_take_profit_and_trailing_legs_load(tmp_path, leg):
     _load(LIBRARY / "dual_ma_trend.pine")
 
 
-@pytest.mark.parametrize("part", ["qty=0.5", "qty_percent=50", "qty_percent=close > 1 ? 50 : 100"])
+@pytest.mark.parametrize("part", ["qty=0.5", "qty_percent=50", "qty_percent=close > 1 ? 50 : 100",
+                                  "qty=1, trail_points=10, trail_offset=5"])
 def test_partial_exits_are_refused_naming_the_line(tmp_path, part):
     pine = tmp_path / "part.pine"
     pine.write_text(HEAD + f'strategy.exit("X", "L", {part}, profit=100, loss=100)\n')
