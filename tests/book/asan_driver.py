@@ -59,7 +59,7 @@ for i in range(20000):
 # whole-recording replay in C, with trade bars, over the real file and mutated copies
 import gzip  # noqa: E402
 import pathlib  # noqa: E402
-from pyengine.book import STOP_BAR  # noqa: E402
+from pyengine.book import NO_EXIT_BAND, STOP_BAR, STOP_EXIT  # noqa: E402
 
 whole = gzip.open(bundled.BTCUSDT_FEED).read()[:3_000_000]
 import dsl  # noqa: E402
@@ -75,11 +75,19 @@ for trial in range(40):
     vms = [dsl.Vm(p, mintick=0.01, mode="spot") for p in strategies] if trial % 2 == 0 else []
     for vm in vms:                      # the replay's strategies, run by the feed itself
         f.add_vm("BTCUSDT", vm.ptr)
+    # an exit band around the recording's prices (6.1M-6.2M at scale 2): trades on both
+    # sides of it stop the loop, which then moves it, as the engine's exit legs do
+    band = NO_EXIT_BAND if trial % 3 == 0 else (rng.randint(6_100_000, 6_150_000),
+                                                 rng.randint(6_150_001, 6_200_000))
+    f.set_exit_band("BTCUSDT", *band)
     off = 0
     while off < len(data):
-        stopped, off = f.replay(data, off, STOP_BAR)
+        stopped, off = f.replay(data, off, STOP_BAR | STOP_EXIT)
         if not stopped:
             break
+        if f.msg.exit_hit:
+            px = f.msg.price
+            f.set_exit_band("BTCUSDT", max(px - rng.randint(1, 5000), 0), px + rng.randint(1, 5000))
         if f.msg.bar_closed and f.msg.vm_act:
             for vm in vms:
                 vm.take_intents()
