@@ -1,7 +1,9 @@
 """``pyengine run``: the main job.
 
 Without arguments: paper trading on the built-in simulator with the bundled real data,
-accelerated (see ``pyengine/engine/paper.py``), until the data is exhausted or Ctrl-C.
+accelerated (see ``pyengine/engine/paper.py``), until the data is exhausted or Ctrl-C;
+``--strategy FILE.pine`` trades that file (say, a ``pyengine ft-export``) instead of the
+library strategies.
 ``--config FILE``: the venue, universe, strategies, risk and telemetry of a TOML file
 (Binance testnet/production, or an external ``pyengine sim`` given by its URLs).
 """
@@ -23,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "real data (or --config FILE for testnet/production)")
     p.add_argument("--config", type=pathlib.Path, help="TOML configuration (see "
                    "deploy/pyengine.example.toml); default: paper trading on the simulator")
+    p.add_argument("--strategy", type=pathlib.Path, action="append", metavar="FILE.pine",
+                   help="paper mode: trade this .pine file (e.g. from `pyengine ft-export`) "
+                        "instead of the library strategies; repeatable")
     p.add_argument("--speed", default="20",
                    help="paper mode: replay speed, N x real time (default 20)")
     p.add_argument("--state-dir", type=pathlib.Path,
@@ -68,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.feed.startswith(SCHEMES):
             raise UserError(f"--feed {args.feed}: expected a Redis URL ({', '.join(SCHEMES)})")
     if args.config is not None:
+        if args.strategy:
+            raise UserError("--strategy is for paper mode; with --config, name the .pine files "
+                            "in the config's [[strategies]] (pine = \"FILE.pine\")")
         return _run_config(args)
     return _run_paper(args)
 
@@ -107,7 +115,13 @@ def _run_paper(args: argparse.Namespace) -> int:
     cfg.journal.path = state / "journal.sqlite"
     cfg.telemetry.sqlite.path = str(state / "telemetry.sqlite")
     cfg.telemetry.dashboard.port = _free_port(cfg.telemetry.dashboard.port)
-    strategies = paper_strategies()
+    for f in args.strategy or ():
+        if not f.is_file():
+            raise UserError(f"--strategy {f}: file not found")
+    stems = [f.stem for f in args.strategy or ()]
+    if len(set(stems)) < len(stems):
+        raise UserError("--strategy: two files with the same name; the name is the strategy id")
+    strategies = paper_strategies(args.strategy)
     symbols = sorted({s for spec in strategies for s in spec.symbols})
     print(f"pyengine: paper trading on the built-in simulator at {speed:g}x: "
           f"{', '.join(symbols)} (real data, {span_ms / 60000:.1f} min of market), "

@@ -27,11 +27,15 @@ PAPER_BALANCES = {"USDT": "10000", "BTC": "0", "ETH": "0", "ZEC": "0", "SOL": "0
                   "BNB": "0"}
 
 
-def paper_strategies(library: pathlib.Path = LIBRARY) -> list[StrategySpec]:
+def paper_strategies(files: list[pathlib.Path] | None = None) -> list[StrategySpec]:
+    """The library strategies, or the given .pine files (``pyengine run --strategy``), each
+    on the recorded symbols' 1 s trade bars and on ZECUSDT's 1 m klines."""
+    named = ([(f.stem.replace(".", "_"), f) for f in files] if files
+             else [(sid, LIBRARY / pine) for sid, pine in STRATEGIES])
     out = []
-    for sid, pine in STRATEGIES:
-        out.append(StrategySpec(f"{sid}_1s", library / pine, list(RECORDED), "1s", "trades"))
-        out.append(StrategySpec(f"{sid}_1m", library / pine, [KLINE_SYMBOL], "1m", "kline"))
+    for sid, pine in named:
+        out.append(StrategySpec(f"{sid}_1s", pine, list(RECORDED), "1s", "trades"))
+        out.append(StrategySpec(f"{sid}_1m", pine, [KLINE_SYMBOL], "1m", "kline"))
     return out
 
 

@@ -77,3 +77,19 @@ enabled = false
     intents = _journal(journal, "intent")
     assert any(r.data["side"] == "BUY" for r in intents)
     assert all(r.strategy_id == "ema_roi" for r in intents)
+
+
+def test_paper_mode_trades_an_exported_pine_file_to_the_end_of_the_data(tmp_path):
+    pine = export(tmp_path)
+    state = tmp_path / "state"
+    p = subprocess.run([sys.executable, "-m", "pyengine.cli", "run", "--strategy", str(pine),
+                        "--speed", "100", "--no-status", "--state-dir", str(state)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "1 strategies" not in p.stdout and "stopped (end of data)" in p.stdout
+    fired = [r.data for r in _journal(state / "journal.sqlite", "note")
+             if r.data.get("event") == "exit_leg"]
+    print(p.stdout[-800:], fired)
+    assert any(f["reason"] == "TAKE_PROFIT" for f in fired)
+    assert {r.strategy_id for r in _journal(state / "journal.sqlite", "intent")} <= {
+        "ema_cross_trailing_1s", "ema_cross_trailing_1m"}
