@@ -6,7 +6,8 @@ Start-up order (nothing is sent before the last step):
    user-data subscription);
 2. recover: replay the journal and reconcile with the exchange (open orders, trades since
    the last journaled trade id, balances), then bring the risk manager to the exchange's
-   balances (its day/week loss anchors survive restarts);
+   balances (its day/week loss anchors survive restarts) and the strategies' exit legs
+   (``engine/exits.py``: armed trailing legs with their water marks) to the journal's;
 3. warm the kline ledger up from REST klines within ``ledger.warmup_weight_per_minute``
    (``KlineLedger.warm_up``), then step the strategies' VMs through the ledger's bars and
    give them the recovered positions: after this, history comes from the streams only;

@@ -266,18 +266,6 @@ class ExitLegs:
                 del self.positions[key]
         return sum(len(p.legs) for p in self.positions.values())
 
-    def describe(self) -> list[dict]:
-        """The live legs with their prices (status, dashboard, tests)."""
-        out = []
-        for (strategy, symbol), pos in sorted(self.positions.items()):
-            for exit_id, leg in pos.legs.items():
-                lv = self.levels(symbol, leg, pos.entry)
-                out.append({"strategy": strategy, "symbol": symbol, "id": exit_id,
-                            "held": pos.held, "stop": lv.stop, "limit": lv.limit
-                            if lv.limit != NO_HI else 0, "trail_activation": lv.act
-                            if lv.act != NO_HI else 0, "armed": leg.armed, "high": leg.hw})
-        return out
-
 
 _RANK = {STOP: 0, TRAIL: 1, TAKE_PROFIT: 2}
 

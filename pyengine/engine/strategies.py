@@ -127,7 +127,7 @@ class StrategyRunner:
         self.by_strategy: dict[tuple[str, str], list[Instance]] = {}   # (strategy id, symbol)
         self._synced: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         self.skipped_stale = 0        # bars whose intents were dropped: book stale / out of sync
-        self.ignored_intents = 0      # stop restatements and cancels
+        self.ignored_intents = 0      # cancels and raw orders
         self.warming = False
         self.log: Callable[[Decision, bool], None] | None = None   # every decision, acted on or not
         self.exits: ExitLegs | None = None      # gets every strategy.exit and position
@@ -269,6 +269,8 @@ class StrategyRunner:
                 kind = "entry"
             elif k in (_CLOSE, _CLOSE_ALL):
                 kind = "exit"
+            elif k == _EXIT:
+                continue                 # the exit legs have it
             else:
                 self.ignored_intents += 1
                 continue

@@ -59,8 +59,11 @@ async def test_exported_roi_and_trailing_strategy_paper_trades_its_exit_legs(tmp
         assert intents[coid].data["side"] == "SELL" and intents[coid].data["type"] == "MARKET"
         order = next(o for o in ex["orders"] if o["clientOrderId"] == coid)
         assert order["orderId"] in filled
-    # the legs were journaled as they changed
-    assert any(r.data["leg"] and r.data["leg"]["limit"] for r in journal_records(path, "exit"))
+    # the legs were journaled as they changed: the take-profit (profit ticks on the entry
+    # bar, the ROI price on later bars) and the stop
+    legs = [r.data["leg"] for r in journal_records(path, "exit") if r.data["leg"]]
+    assert any(x["limit"] or x["profit"] is not None for x in legs)
+    assert all(x["stop"] or x["loss"] is not None for x in legs)
 
 
 async def _until(cond, timeout: float = 120) -> None:
