@@ -155,10 +155,10 @@ class ExitLegs:
         held = qty > 0
         entry = int(avg.scaleb(self._ps[symbol]).to_integral_value()) if held else 0
         if not held and pos.opened:
+            pos.opened = False
             for exit_id in list(pos.legs):
                 del pos.legs[exit_id]
                 self._changed(strategy, symbol, exit_id, None, update_band=False)
-            pos.opened = False
         pos.held, pos.entry = held, entry
         if held and pos.legs and not pos.opened:
             pos.opened = True
