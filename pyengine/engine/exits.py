@@ -9,9 +9,14 @@ symbol is checked against them (long only, spot):
 * take-profit: ``limit`` and/or ``profit`` (ticks above the entry); both: the lower;
 * trailing: arms when a trade reaches ``trail_price`` and/or ``entry + trail_points`` ticks
   (both: the lower), then follows the highest trade since (the water mark) and fires when a
-  trade comes back ``trail_offset`` ticks below it. A call that changes the trailing
-  arguments disarms the leg; a new or replaced leg arms at once when the bar it was called
-  on closed at or above the activation level (water mark: that close), as spec §13.4 says.
+  trade comes back ``trail_offset`` ticks below it, or ``trail_percent`` % of the water mark
+  (rounded up to the tick, as Freqtrade rounds its trailing stop). A new leg arms at once
+  when the bar it was called on closed at or above the activation level (water mark: that
+  close), as spec §13.4 says. Unlike §13.4's backtest rule, a call that changes the trailing
+  arguments keeps the water mark of the position (the highest trade since the leg armed,
+  as Freqtrade's live ``max_rate``): the leg stays armed when the water mark is at or above
+  the new activation level. Exported Freqtrade strategies restate their trailing leg with a
+  new activation price after the entry bar; a reset would forget the trades in between.
 
 The entry is the position's average fill price as the account holds it. Levels are rounded
 to the symbol's tick. When a trade reaches a leg, ``fire(strategy, symbol, reason,
@@ -55,11 +60,13 @@ class Leg:
     trail_price: int = 0
     trail_points: float = math.nan
     trail_offset: float = 0.0
+    trail_percent: float = math.nan
     armed: bool = False
     hw: int = 0               # the water mark: highest trade since the trailing leg armed
 
     def trailing(self) -> tuple:
-        return (self.trail_price, _key(self.trail_points), self.trail_offset)
+        return (self.trail_price, _key(self.trail_points), self.trail_offset,
+                _key(self.trail_percent))
 
     def prices(self) -> tuple:
         return (self.stop, _key(self.loss), self.limit, _key(self.profit))
@@ -82,7 +89,6 @@ class Levels:
     stop: int
     limit: int
     act: int
-    offset: int
 
 
 class Position:
@@ -117,12 +123,13 @@ class ExitLegs:
 
     def on_exit(self, strategy: str, symbol: str, exit_id: str, *, stop: float, loss: float,
                 limit: float, profit: float, trail_price: float, trail_points: float,
-                trail_offset: float, close: float) -> None:
+                trail_offset: float, trail_percent: float = math.nan, close: float) -> None:
         """A ``strategy.exit`` call made on a bar that closed at ``close``."""
         leg = Leg(stop=self._abs(symbol, stop), loss=loss, limit=self._abs(symbol, limit),
                   profit=profit, trail_price=self._abs(symbol, trail_price),
                   trail_points=trail_points,
-                  trail_offset=0.0 if math.isnan(trail_offset) else trail_offset)
+                  trail_offset=0.0 if math.isnan(trail_offset) else trail_offset,
+                  trail_percent=trail_percent)
         pos = self.positions.setdefault((strategy, symbol), Position())
         old = pos.legs.get(exit_id)
         if leg.empty():
@@ -130,15 +137,17 @@ class ExitLegs:
                 del pos.legs[exit_id]
                 self._changed(strategy, symbol, exit_id, None)
             return
-        if old is not None and old.trailing() == leg.trailing():
-            if old.prices() == leg.prices():
-                return                       # a restatement: nothing changes
-            leg.armed, leg.hw = old.armed, old.hw
-        elif pos.held and leg.has_trailing():
+        if old is not None and old.trailing() == leg.trailing() and old.prices() == leg.prices():
+            return                           # a restatement: nothing changes
+        if pos.held and leg.has_trailing():
             act = self.levels(symbol, leg, pos.entry).act
             c = self.price(symbol, close)
-            if c >= act:
-                leg.armed, leg.hw = True, c
+            if old is not None and old.armed and old.hw >= act:
+                leg.armed, leg.hw = True, old.hw
+            elif c >= act:
+                leg.armed, leg.hw = True, max(c, old.hw if old is not None else 0)
+        elif old is not None:
+            leg.armed, leg.hw = old.armed, old.hw
         pos.legs[exit_id] = leg
         self._changed(strategy, symbol, exit_id, leg)
 
@@ -187,7 +196,16 @@ class ExitLegs:
         stop = max(leg.stop, rel(leg.loss, -1))
         limit = min(leg.limit or NO_HI, rel(leg.profit, 1) or NO_HI)
         act = min(leg.trail_price or NO_HI, rel(leg.trail_points, 1) or NO_HI)
-        return Levels(stop, limit, act, round(leg.trail_offset) * tick)
+        return Levels(stop, limit, act)
+
+    def trail_stop(self, symbol: str, leg: Leg) -> int:
+        """Where an armed trailing leg fires: ``trail_offset`` ticks below the water mark,
+        or ``trail_percent`` % of it below, rounded up to the tick (exactly)."""
+        tick = self._tick[symbol]
+        if math.isnan(leg.trail_percent):
+            return leg.hw - round(leg.trail_offset) * tick
+        stop = Decimal(leg.hw) * (1 - Decimal(repr(leg.trail_percent)) / 100)
+        return math.ceil(stop / tick) * tick
 
     def on_trade(self, symbol: str, price: int, time_ms: int, frame_ns: int) -> None:
         """A trade the C parser flagged (or the closing trade of a bar that changed the
@@ -213,7 +231,7 @@ class ExitLegs:
                 # take-profit (spec §13.4); any of them sells the whole position
                 if lv.stop and price <= lv.stop:
                     hit = STOP
-                elif leg.armed and price <= leg.hw - lv.offset:
+                elif leg.armed and price <= self.trail_stop(symbol, leg):
                     hit = TRAIL
                 elif price >= lv.limit:
                     hit = TAKE_PROFIT
@@ -240,7 +258,7 @@ class ExitLegs:
                 lo = max(lo, lv.stop)
                 hi = min(hi, lv.limit)
                 if leg.armed:
-                    lo = max(lo, leg.hw - lv.offset)
+                    lo = max(lo, self.trail_stop(symbol, leg))
                     hi = min(hi, leg.hw + 1)
                 elif leg.has_trailing():
                     hi = min(hi, lv.act)

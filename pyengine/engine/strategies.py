@@ -248,7 +248,8 @@ class StrategyRunner:
         for r in exits.tolist():
             self.exits.on_exit(inst.spec.id, inst.symbol, inst.vm.string(r[2]), limit=r[12],
                                stop=r[13], profit=r[14], loss=r[15], trail_price=r[16],
-                               trail_points=r[17], trail_offset=r[18], close=bar.close)
+                               trail_points=r[17], trail_offset=r[18], trail_percent=r[19],
+                               close=bar.close)
 
     def _act(self, inst: Instance, bar: Bar, intents, frame_ns: int, fresh: bool) -> None:
         # the fields as Python lists: a numpy record per field read costs more than the rest

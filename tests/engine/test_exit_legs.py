@@ -120,7 +120,7 @@ def test_a_new_leg_arms_when_its_bar_closed_beyond_activation(rig):
     assert rig.fired == [("s", "TRAIL", 1)]
 
 
-def test_restatements_keep_the_water_mark_and_a_change_disarms(rig):
+def test_restatements_and_changed_trailing_arguments_keep_the_water_mark(rig):
     rig.exit(trail_points=100, trail_offset=50, stop=95.0)
     rig.hold("100")
     rig.trade(101.5, 1)
@@ -129,8 +129,21 @@ def test_restatements_keep_the_water_mark_and_a_change_disarms(rig):
     assert len(rig.journal) == n
     rig.exit(trail_points=100, trail_offset=50, stop=96.0)       # the stop moves up
     assert rig.band == (10100, 10151)                             # still armed at 101.50
-    rig.exit(trail_points=100, trail_offset=80, stop=96.0)       # trailing changed: disarmed
-    assert rig.band == (9600, 10100)
+    # new trailing arguments (an export's entry bar gives trail_points, later bars
+    # trail_price): the position's water mark stays while it is above the new activation
+    rig.exit(trail_price=101.2, trail_offset=80, stop=96.0)
+    assert rig.band == (10070, 10151)
+    rig.exit(trail_price=102.0, trail_offset=80, stop=96.0)      # not reached yet: disarmed
+    assert rig.band == (9600, 10200)
+
+
+def test_trail_percent_stop_is_a_share_of_the_water_mark_rounded_up(rig):
+    rig.exit(trail_price=101.0, trail_percent=1.0)
+    rig.hold("100")
+    rig.trade(103.05, 1)                            # arms; 1 % below 103.05 is 102.0195
+    assert rig.band == (10202, 10306)
+    rig.trade(102.02, 2)
+    assert rig.fired == [("s", "TRAIL", 2)]
 
 
 def test_a_moving_stop_restated_every_bar_is_followed(rig):
