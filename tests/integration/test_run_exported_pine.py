@@ -58,7 +58,7 @@ enabled = false
         check = subprocess.run([sys.executable, "-m", "pyengine.cli", "config", "check", str(cfg)],
                                capture_output=True, text=True, env=env)
         assert check.returncode == 0, check.stderr
-        assert "strategy.exit legs: stop, take-profit (engine-side" in check.stdout
+        assert "strategy.exit legs: stop, take-profit, trailing (engine-side" in check.stdout
         log = open(tmp_path / "engine.log", "wb")
         p = subprocess.Popen([sys.executable, "-m", "pyengine.cli", "run", "--config", str(cfg),
                               "--no-status"], stdout=log, stderr=subprocess.STDOUT, env=env)
