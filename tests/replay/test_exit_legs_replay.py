@@ -51,3 +51,33 @@ def test_exported_roi_table_fires_as_a_take_profit(recording, tmp_path):
     ref = replay(recording, cfg, tmp_path / "ref", loop=replay_per_frame)
     assert c.decisions_path.read_bytes() == ref.decisions_path.read_bytes()
     assert _legs(c)["TAKE_PROFIT"] >= 1
+
+
+def test_diff_matches_exit_legs_by_id(recording, tmp_path):
+    import shutil
+    import sqlite3
+
+    import orjson
+
+    from pyengine.ids import client_order_id, decision_seq
+
+    cfg = SessionConfig([StrategySpec("trail", HERE / "trailing.pine", SYMS, "1s", "trades")])
+    c = replay(recording, cfg, tmp_path / "c")
+    live = tmp_path / "live.sqlite"
+    shutil.copy(tmp_path / "c" / "journal.sqlite", live)
+    legs = [r for r in c.records if r["kind"] == "exit_leg"]
+    gone = legs[0]
+    ghost = client_order_id("trail", gone["symbol"], decision_seq(1_723_161_500_123, 0), 2,
+                            "pyengine")
+    db = sqlite3.connect(live)
+    db.execute("DELETE FROM records WHERE client_order_id=?", (gone["client_order_id"],))
+    db.execute("INSERT INTO records (kind, wall_ms, mono_ns, strategy_id, symbol, client_order_id, "
+               "trade_id, data) VALUES ('intent', 0, 0, 'trail', ?, ?, NULL, ?)",
+               (gone["symbol"], ghost, orjson.dumps({"side": "SELL", "type": "MARKET",
+                                                     "qty": "0.01", "price": None}).decode()))
+    db.commit()
+    db.close()
+    diffs = {(d.client_order_id, d.what, d.replay) for d in compare(c.records, live)}
+    assert (gone["client_order_id"], "extra in replay", f"sent SELL {gone['order']['qty']}") in diffs
+    assert (ghost, "missing in replay", "no exit leg fired on this trade") in diffs
+    assert len(diffs) == 2
