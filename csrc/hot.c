@@ -543,25 +543,12 @@ static int hook_levels(hook *h, const fields *f, char key, cur *c)
     return 0;
 }
 
-static int on_depth(pe_feed *f, ctx *x, fields *d, const hook *h)
+/* Apply a depth diff whose header is in x->m and whose nb bids and n - nb asks are in
+   f->scratch; the book is only touched here, after every byte was parsed. */
+static int apply_depth(pe_feed *f, ctx *x, size_t n, size_t nb)
 {
     pe_msg *m = x->m;
-    if (get_symbol(f, x, &d->one['s' - 'A']) || get_int(x, &d->one['E' - 'A'], PE_FIELD_EVENT_TIME, &m->event_time) ||
-        get_int(x, &d->one['U' - 'A'], PE_FIELD_FIRST_ID, &m->first_id) ||
-        get_int(x, &d->one['u' - 'A'], PE_FIELD_LAST_ID, &m->id))
-        return m->status;
-    if (m->first_id > m->id)
-        return err(x, PE_ERR_RANGE, PE_FIELD_FIRST_ID, d->one['U' - 'A'].p);
     pe_book *book = f->sym[m->symbol].book;
-    size_t n = h->n, nb = h->nb;
-    if (h->stage != 2) {
-        n = 0;
-        if (read_levels(f, x, &d->one['b' - 'A'], PE_FIELD_BIDS, book, &n))
-            return m->status;
-        nb = n;
-        if (read_levels(f, x, &d->one['a' - 'A'], PE_FIELD_ASKS, book, &n))
-            return m->status;
-    }
     m->n_bids = (int32_t)nb;
     m->n_asks = (int32_t)(n - nb);
     int rc = pe_book_diff_begin(book, m->first_id, m->id);
@@ -580,6 +567,156 @@ static int on_depth(pe_feed *f, ctx *x, fields *d, const hook *h)
                                pe_book_best(book, PE_ASK, &m->ask_px, &m->ask_qty)))
         m->bid_px = m->bid_qty = m->ask_px = m->ask_qty = 0;
     return m->status;
+}
+
+static int on_depth(pe_feed *f, ctx *x, fields *d, const hook *h)
+{
+    pe_msg *m = x->m;
+    if (get_symbol(f, x, &d->one['s' - 'A']) || get_int(x, &d->one['E' - 'A'], PE_FIELD_EVENT_TIME, &m->event_time) ||
+        get_int(x, &d->one['U' - 'A'], PE_FIELD_FIRST_ID, &m->first_id) ||
+        get_int(x, &d->one['u' - 'A'], PE_FIELD_LAST_ID, &m->id))
+        return m->status;
+    if (m->first_id > m->id)
+        return err(x, PE_ERR_RANGE, PE_FIELD_FIRST_ID, d->one['U' - 'A'].p);
+    size_t n = h->n, nb = h->nb;
+    if (h->stage != 2) {
+        const pe_book *book = f->sym[m->symbol].book;
+        n = 0;
+        if (read_levels(f, x, &d->one['b' - 'A'], PE_FIELD_BIDS, book, &n))
+            return m->status;
+        nb = n;
+        if (read_levels(f, x, &d->one['a' - 'A'], PE_FIELD_ASKS, book, &n))
+            return m->status;
+    }
+    return apply_depth(f, x, n, nb);
+}
+
+/* The fast path for depth diffs in the exact byte layout Binance sends, raw or in the
+   combined-stream envelope:
+     {"stream":"<name>","data":{"e":"depthUpdate","E":<int>,"s":"<SYMBOL>","U":<int>,"u":<int>,"b":[...],"a":[...]}}
+   Anything else (other key order, whitespace, extra fields, escapes, negative or 19-digit
+   ids, U > u, an unknown symbol, any level error) is declined before the book is touched,
+   and the general walk then gives the same result or names the error. */
+
+/* p advanced past the literal s when p starts with it, else NULL. */
+#define FAST_LIT(p, e, s) \
+    ((p) && (size_t)((e) - (p)) >= sizeof(s) - 1 && memcmp((p), (s), sizeof(s) - 1) == 0 ? (p) + sizeof(s) - 1 : NULL)
+
+#define BYTES_01 0x0101010101010101ULL
+#define BYTES_80 0x8080808080808080ULL
+
+/* Per byte of x, the high bit is set when that byte is below n (n <= 128); a borrow can
+   only flag bytes above a flagged one, so the lowest flag is exact. */
+static inline uint64_t bytes_below(uint64_t x, unsigned n)
+{
+    return (x - BYTES_01 * n) & ~x & BYTES_80;
+}
+
+/* A JSON string's bytes from p up to its closing quote, none of them an escape or a
+   control character: returns the byte after the quote, else NULL. Eight bytes a step
+   while eight are left. */
+static inline const char *fast_plain_string(const char *p, const char *e)
+{
+    for (; e - p >= 8; p += 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t stop = bytes_below(x, 0x20) | bytes_below(x ^ (BYTES_01 * '"'), 1) |
+                        bytes_below(x ^ (BYTES_01 * '\\'), 1);
+        if (stop) {
+            p += __builtin_ctzll(stop) >> 3;
+            return *p == '"' ? p + 1 : NULL;
+        }
+    }
+    for (; p < e; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"')
+            return p + 1;
+        if (ch < 0x20 || ch == '\\')
+            return NULL;
+    }
+    return NULL;
+}
+
+/* 1 to 16 digits (no sign) and a ',' at p, which has 17 readable bytes: the byte after
+   the ',', else NULL. Two eight-byte loads, no loop. */
+static inline const char *fast_id(const char *p, const char *e, int64_t *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (e - p < 17)
+        return NULL;
+    uint64_t hi, lo, bad;
+    memcpy(&hi, p, 8);
+    hi ^= ASCII_ZEROS;
+    unsigned n;
+    uint64_t value;
+    if ((bad = nondigit_bits(hi))) {
+        n = (unsigned)__builtin_ctzll(bad) >> 3;
+        if (n == 0)
+            return NULL;
+        value = swar8(hi << (8 * (8 - n)));
+    } else {
+        memcpy(&lo, p + 8, 8);
+        lo ^= ASCII_ZEROS;
+        if (!(bad = nondigit_bits(lo)))
+            return NULL;
+        unsigned m = (unsigned)__builtin_ctzll(bad) >> 3;
+        n = 8 + m;
+        value = swar8(hi) * (uint64_t)POW10[m] + (m ? swar8(lo << (8 * (8 - m))) : 0);
+    }
+    if (p[n] != ',')
+        return NULL;
+    *out = (int64_t)value;
+    return p + n + 1;
+#else
+    (void)p; (void)e; (void)out;
+    return NULL;
+#endif
+}
+
+/* Returns 1 when the frame was handled here (x->m filled as pe_feed_on_message fills it),
+   0 when it was declined (the book untouched, x->m to be cleared). */
+static int depth_fast(pe_feed *f, ctx *x, const char *p, const char *e)
+{
+    pe_msg *m = x->m;
+    const char *stream = FAST_LIT(p, e, "{\"stream\":\"");
+    int combined = stream != NULL;
+    if (combined) {
+        p = fast_plain_string(stream, e);
+        p = FAST_LIT(p, e, ",\"data\":{\"e\":\"depthUpdate\",\"E\":");
+    } else {
+        p = FAST_LIT(p, e, "{\"e\":\"depthUpdate\",\"E\":");
+    }
+    if (!p || !(p = fast_id(p, e, &m->event_time)) || !(p = FAST_LIT(p, e, "\"s\":\"")))
+        return 0;
+    const char *sym = p;
+    if (!(p = fast_plain_string(p, e)) || (m->symbol = find_symbol(f, sym, (size_t)(p - 1 - sym), 0)) < 0 ||
+        !(p = FAST_LIT(p, e, ",\"U\":")) || !(p = fast_id(p, e, &m->first_id)) ||
+        !(p = FAST_LIT(p, e, "\"u\":")) || !(p = fast_id(p, e, &m->id)) || m->first_id > m->id ||
+        !(p = FAST_LIT(p, e, "\"b\":")))
+        return 0;
+    const pe_book *book = f->sym[m->symbol].book;
+    cur c = {x->buf, p, e, NULL};
+    size_t n = 0, nb;
+    if (parse_levels(f, x, &c, PE_FIELD_BIDS, book, &n))
+        return 0;
+    nb = n;
+    if (!(c.p = FAST_LIT(c.p, e, ",\"a\":")) || parse_levels(f, x, &c, PE_FIELD_ASKS, book, &n) ||
+        !(c.p = FAST_LIT(c.p, e, "}")) || (combined && !(c.p = FAST_LIT(c.p, e, "}"))))
+        return 0;
+    ws(&c);
+    if (c.p != e)
+        return 0;
+    m->kind = PE_MSG_DEPTH;
+    apply_depth(f, x, n, nb);
+    return 1;
+}
+
+int pe_feed_depth_fast(pe_feed *f, const char *buf, size_t len, pe_msg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->symbol = -1;
+    ctx x = {out, buf};
+    return depth_fast(f, &x, buf, buf + len);
 }
 
 static void bar_on_trade(sym_t *s, pe_msg *m)
@@ -844,6 +981,10 @@ int pe_feed_on_message(pe_feed *f, const char *buf, size_t len, pe_msg *out)
     memset(out, 0, sizeof *out);
     out->symbol = -1;
     ctx x = {out, buf};
+    if (depth_fast(f, &x, buf, buf + len))
+        return out->status;
+    memset(out, 0, sizeof *out); /* what the declined fast path filled in */
+    out->symbol = -1;
     cur c = {buf, buf, buf + len, NULL};
     ws(&c);
     if (c.p < c.e && *c.p == '[') { /* array streams (e.g. !miniTicker@arr): not hot */

@@ -73,6 +73,12 @@ pe_book *pe_feed_book(pe_feed *f, int index);
 /* Parse one websocket text frame; depth diffs are applied to the symbol's book.
    Returns out->status. On error the book is unchanged. */
 int pe_feed_on_message(pe_feed *f, const char *buf, size_t len, pe_msg *out);
+/* pe_feed_on_message's fast path alone: returns 1 when buf is a depthUpdate in the exact
+   byte layout Binance sends (raw or combined, keys in Binance's order, no whitespace but
+   after the end, nothing malformed) and was handled as pe_feed_on_message handles it;
+   else 0, with the book untouched and *out not meaningful. Tests use it to pin which
+   frames take that path. */
+int pe_feed_depth_fast(pe_feed *f, const char *buf, size_t len, pe_msg *out);
 /* Build bars of `interval_ms` from the symbol's trades (0 turns it off). A trade at or
    past the current bar's end closes it: that trade's message has bar_closed = 1 and the
    closed bar, and opens the next bar. Intervals without trades produce no bar. */
