@@ -39,7 +39,7 @@ Every change of a leg (defined, replaced, armed, a new water mark, dropped) is j
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
@@ -112,6 +112,8 @@ class ExitLegs:
         self._tick = {s: int(sp.tick_size.scaleb(sp.price_scale)) or 1 for s, sp in specs.items()}
         self.positions: dict[tuple[str, str], Position] = {}
         self.pending: set[str] = set()     # symbols whose legs changed on this trade's bar
+        # the raw intent of each live leg's last call (StrategyRunner skips a restatement by it)
+        self._calls: dict[tuple[str, str], set[bytes]] = {}
         self.fired = 0
 
     # ------------------------------------------------------------ definitions
@@ -121,10 +123,23 @@ class ExitLegs:
         tick = self._tick[symbol]
         return round(x * self._scale[symbol] / tick) * tick
 
+    def restated(self, strategy: str, symbol: str, call: bytes) -> bool:
+        """Whether ``call`` (a VM intent's bytes without its bar) is the last call of one of
+        the strategy's legs on the symbol: then ``on_exit`` would change nothing."""
+        calls = self._calls.get((strategy, symbol))
+        return calls is not None and call in calls
+
     def on_exit(self, strategy: str, symbol: str, exit_id: str, *, stop: float, loss: float,
                 limit: float, profit: float, trail_price: float, trail_points: float,
-                trail_offset: float, trail_percent: float = math.nan, close: float) -> None:
-        """A ``strategy.exit`` call made on a bar that closed at ``close``."""
+                trail_offset: float, trail_percent: float = math.nan, close: float,
+                call: bytes | None = None) -> None:
+        """A ``strategy.exit`` call made on a bar that closed at ``close`` (``call``: its
+        intent's bytes, for ``restated``)."""
+        if call is not None:
+            # one entry per exit id: the id is inside the bytes, so drop the id's last call
+            calls = self._calls.setdefault((strategy, symbol), set())
+            calls.difference_update([c for c in calls if c[:4] == call[:4]])
+            calls.add(call)
         leg = Leg(stop=self._abs(symbol, stop), loss=loss, limit=self._abs(symbol, limit),
                   profit=profit, trail_price=self._abs(symbol, trail_price),
                   trail_points=trail_points,
@@ -165,6 +180,7 @@ class ExitLegs:
         entry = int(avg.scaleb(self._ps[symbol]).to_integral_value()) if held else 0
         if not held and pos.opened:
             pos.opened = False
+            self._calls.pop((strategy, symbol), None)
             for exit_id in list(pos.legs):
                 del pos.legs[exit_id]
                 self._changed(strategy, symbol, exit_id, None, update_band=False)
@@ -288,9 +304,15 @@ class ExitLegs:
 _RANK = {STOP: 0, TRAIL: 1, TAKE_PROFIT: 2}
 
 
+_FIELDS = tuple(f.name for f in fields(Leg))
+
+
 def _to_json(leg: Leg) -> dict:
-    return {k: None if isinstance(v, float) and math.isnan(v) else v
-            for k, v in asdict(leg).items()}
+    out = {}
+    for k in _FIELDS:
+        v = getattr(leg, k)
+        out[k] = None if v != v else v          # NaN (absent) -> null
+    return out
 
 
 def _from_json(d: dict) -> Leg:

@@ -242,20 +242,30 @@ class StrategyRunner:
                 self.skipped_stale += 1
             self._act(inst, bar, intents, frame_ns, fresh)
 
-    def _exit_legs(self, inst: Instance, bar: Bar, exits) -> None:
+    def _exit_legs(self, inst: Instance, bar: Bar, intents, kinds: list) -> None:
         """Exit legs are state, not orders: they follow the strategy whether or not the
-        book is fresh (the trades that fire them come later)."""
-        for r in exits.tolist():
-            self.exits.on_exit(inst.spec.id, inst.symbol, inst.vm.string(r[2]), limit=r[12],
-                               stop=r[13], profit=r[14], loss=r[15], trail_price=r[16],
-                               trail_points=r[17], trail_offset=r[18], trail_percent=r[19],
-                               close=bar.close)
+        book is fresh (the trades that fire them come later). A call the exit legs already
+        have (same id and arguments: a strategy restating its exit every bar) is skipped by
+        its bytes, before anything is converted."""
+        size = intents.itemsize
+        raw = intents.tobytes()
+        legs, sid, sym = self.exits, inst.spec.id, inst.symbol
+        for i, k in enumerate(kinds):
+            if k != _EXIT:
+                continue
+            call = raw[i * size + 8:(i + 1) * size]     # all but the bar index and kind
+            if legs.restated(sid, sym, call):
+                continue
+            r = intents[i].tolist()
+            legs.on_exit(sid, sym, inst.vm.string(r[2]), limit=r[12], stop=r[13], profit=r[14],
+                         loss=r[15], trail_price=r[16], trail_points=r[17], trail_offset=r[18],
+                         trail_percent=r[19], close=bar.close, call=call)
 
     def _act(self, inst: Instance, bar: Bar, intents, frame_ns: int, fresh: bool) -> None:
         # the fields as Python lists: a numpy record per field read costs more than the rest
         kinds, dirs = intents["kind"].tolist(), intents["dir"].tolist()
         if self.exits is not None and _EXIT in kinds:
-            self._exit_legs(inst, bar, intents[intents["kind"] == _EXIT])
+            self._exit_legs(inst, bar, intents, kinds)
         stop = 0.0
         for k, s, loss in zip(kinds, intents["stop"].tolist(), intents["loss"].tolist()):
             if k != _EXIT:
