@@ -46,7 +46,9 @@ static int64_t state_size(const pe_vm_ins *in, const double *init) {
         return n < 0 ? -1 : 3 + 2 * n;
     case PE_OP_RSI: return length_of(init[in->b]) < 0 ? -1 : 8;
     case PE_OP_CUM: case PE_OP_BARSSINCE: case PE_OP_FIXNAN: return 1;
-    case PE_OP_CROSSOVER: case PE_OP_CROSSUNDER: case PE_OP_CROSS: case PE_OP_VWAP: return 3;
+    case PE_OP_VWAP: return 3;
+    case PE_OP_CROSSOVER: case PE_OP_CROSSUNDER: case PE_OP_CROSS:
+    case PE_OP_JF_CROSSOVER: case PE_OP_JF_CROSSUNDER: case PE_OP_JF_CROSS: return 2;
     case PE_OP_VALUEWHEN: {
         double occ = init[in->c];
         if (!(occ >= 0 && occ < MAX_LENGTH)) return -1;
@@ -129,7 +131,7 @@ pe_vm *pe_vm_new(const pe_vm_ins *ins, int32_t n_ins, const double *init, int32_
         int32_t f[4] = {in->d, in->a, in->b, in->c};
         int is_jump = in->op == PE_OP_JMP || in->op == PE_OP_JF || in->op == PE_OP_JT ||
                       in->op == PE_OP_VARJ;
-        int fused = in->op >= PE_OP_JF_LT && in->op <= PE_OP_JF_OR;
+        int fused = in->op >= PE_OP_JF_LT && in->op <= PE_OP_JF_CROSS;
         for (int k = 0; k < (fused ? 3 : 4); k++) if (f[k] < 0 || f[k] >= n_slots) bad = 1;
         if (fused && (in->c < 0 || in->c >= n_ins)) bad = 1;
         /* jumps stay inside the code, which ends with HALT: no bounds check per step */
@@ -180,9 +182,15 @@ pe_vm *pe_vm_new(const pe_vm_ins *ins, int32_t n_ins, const double *init, int32_
         double *p = vm->st + in->e, *s = p + NPARAM;
         int by_c = in->op == PE_OP_VALUEWHEN;
         p[0] = trunc(init[by_c ? in->c : in->b]);
-        p[1] = in->op == PE_OP_EMA ? 2.0 / (p[0] + 1) : trunc(init[in->c]);
+        /* c of a fused cross is its jump target, not a slot: crosses have no parameters */
+        int fused = in->op >= PE_OP_JF_CROSSOVER && in->op <= PE_OP_JF_CROSS;
+        p[1] = in->op == PE_OP_EMA ? 2.0 / (p[0] + 1) : fused ? 0 : trunc(init[in->c]);
         switch (in->op) {  /* values that start as na */
         case PE_OP_BARSSINCE: case PE_OP_FIXNAN: s[0] = NAN; break;
+        case PE_OP_CROSSOVER: case PE_OP_CROSSUNDER: case PE_OP_CROSS:
+        case PE_OP_JF_CROSSOVER: case PE_OP_JF_CROSSUNDER: case PE_OP_JF_CROSS:
+            s[0] = s[1] = NAN;  /* no previous pair: every comparison with it is false */
+            break;
         case PE_OP_RSI: s[0] = NAN; break;
         case PE_OP_VWAP: s[0] = NAN; break;
         case PE_OP_SUPERTREND: s[7] = NAN; s[8] = NAN; break;
@@ -412,15 +420,10 @@ static double ta_rsi(double *s, int64_t n, double x) {
 /* s = [pa, pb, has] */
 static double ta_cross(double *s, double a, double b, int kind) {
     if (a != a || b != b) return 0.0;
-    int r = 0;
-    if (s[2] != 0) {
-        int up = a > b && s[0] <= s[1], down = a < b && s[0] >= s[1];
-        r = kind == 0 ? up : kind == 1 ? down : (up || down);
-    }
+    int up = a > b && s[0] <= s[1], down = a < b && s[0] >= s[1];
     s[0] = a;
     s[1] = b;
-    s[2] = 1;
-    return r;
+    return kind == 0 ? up : kind == 1 ? down : (up || down);
 }
 
 static double ta_valuewhen(double *s, double cond, double src, int64_t occ) {
@@ -590,6 +593,15 @@ static int exec_bar(pe_vm *vm) {
         case PE_OP_JF_OR:
             if (!(R[in->d] = TRUTHY(R[in->a]) || TRUTHY(R[in->b]))) JUMP_TO(in->c);
             break;
+        case PE_OP_JF_CROSSOVER:
+            if (!(R[in->d] = ta_cross(S + in->e + NPARAM, R[in->a], R[in->b], 0))) JUMP_TO(in->c);
+            break;
+        case PE_OP_JF_CROSSUNDER:
+            if (!(R[in->d] = ta_cross(S + in->e + NPARAM, R[in->a], R[in->b], 1))) JUMP_TO(in->c);
+            break;
+        case PE_OP_JF_CROSS:
+            if (!(R[in->d] = ta_cross(S + in->e + NPARAM, R[in->a], R[in->b], 2))) JUMP_TO(in->c);
+            break;
 #undef JUMP_TO
         case PE_OP_ADD: R[in->d] = R[in->a] + R[in->b]; break;
         case PE_OP_SUB: R[in->d] = R[in->a] - R[in->b]; break;
@@ -747,6 +759,9 @@ int pe_vm_run(pe_vm *vm, int64_t n, const int64_t *time, const double *open,
               const double *high, const double *low, const double *close,
               const double *volume, double *equity) {
     double *R = vm->R;
+    /* read once: with -fno-strict-aliasing every store to R would reload them */
+    const int derived = vm->uses_derived, date = vm->uses_date, emulate = !vm->no_emulate;
+    const int32_t n_hist = vm->n_hist;
     for (int64_t i = 0; i < n; i++) {
         double o = open[i], h = high[i], l = low[i], c = close[i];
         R[PE_S_OPEN] = o;
@@ -756,7 +771,7 @@ int pe_vm_run(pe_vm *vm, int64_t n, const int64_t *time, const double *open,
         R[PE_S_VOLUME] = volume ? volume[i] : NAN;
         R[PE_S_TIME] = (double)time[i];
         R[PE_S_BAR_INDEX] = (double)vm->bar;
-        if (vm->uses_derived) {  /* only programs that read them pay for them */
+        if (derived) {  /* only programs that read them pay for them */
             R[PE_S_HL2] = (h + l) / 2;
             R[PE_S_HLC3] = (h + l + c) / 3;
             R[PE_S_OHLC4] = (o + h + l + c) / 4;
@@ -766,16 +781,16 @@ int pe_vm_run(pe_vm *vm, int64_t n, const int64_t *time, const double *open,
             R[PE_S_ISFIRST] = vm->bar == 0;
             R[PE_S_ISLAST] = vm->bar == vm->last_bar_index;
         }
-        if (vm->uses_date) set_date_parts(vm, time[i]);
+        if (date) set_date_parts(vm, time[i]);
         vm->run_pos = i;
         /* the broker's own early returns, tested here: most bars are flat with no orders */
-        if (!vm->no_emulate && (vm->n_orders > 0 || vm->n_open > 0 || vm->dirty))
+        if (emulate && (vm->n_orders > 0 || vm->n_open > 0 || vm->dirty))
             pe_broker_open(vm);
         int rc = exec_bar(vm);
         if (rc != PE_OK) return rc;
         if (vm->n_orders > 0 || vm->n_open > 0)
             pe_broker_close(vm);
-        for (int32_t k = 0; k < vm->n_hist; k++)
+        for (int32_t k = 0; k < n_hist; k++)
             vm->hist_ring[k][vm->bar & vm->hist_mask[k]] = R[vm->hist_slot[k]];
         if (equity) equity[i] = R[PE_S_EQUITY];
         vm->prev_close = c;

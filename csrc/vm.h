@@ -32,7 +32,10 @@ enum {
     /* compare (or and/or) fused with the JF that tests its result: d = a OP b, then jump
        to c when d is false */
     PE_OP_JF_LT = 110, PE_OP_JF_LE = 111, PE_OP_JF_GT = 112, PE_OP_JF_GE = 113,
-    PE_OP_JF_EQ = 114, PE_OP_JF_NE = 115, PE_OP_JF_AND = 116, PE_OP_JF_OR = 117
+    PE_OP_JF_EQ = 114, PE_OP_JF_NE = 115, PE_OP_JF_AND = 116, PE_OP_JF_OR = 117,
+    /* ta.crossover / crossunder / cross fused with the JF that tests it (bytecode format
+       3): d = CROSS*(a, b) with CROSS*'s state, then jump to c when d is false */
+    PE_OP_JF_CROSSOVER = 118, PE_OP_JF_CROSSUNDER = 119, PE_OP_JF_CROSS = 120
 };
 
 /* TOSTR formats (field c; field b = slot of the decimals count). */

@@ -1,14 +1,16 @@
 """The compiled-strategy artefact and its file format.
 
-File format, version 2: the 6 bytes ``PEBC1\\n`` followed by one UTF-8 JSON object:
+File format, version 3: the 6 bytes ``PEBC1\\n`` followed by one UTF-8 JSON object:
 
 - ``format``: 1; ``pine_version``: 4/5/6; ``filename``; ``source_sha256``
 - ``code``: list of instructions ``[op, d, a, b, c, e]`` (opcodes: ``PE_OP_*`` in
   ``csrc/vm.h``; ``d`` destination slot, ``a``/``b``/``c`` operand slots, jump target in
   ``b`` for JMP/JF/JT/VARJ, function code in ``c`` for MATH1/MATH2, history index in
   ``c`` for HIST, plot index in ``c`` for PLOT; the fused compare-and-branch opcodes
-  ``JF_LT .. JF_OR`` compute ``d = a OP b`` and jump to ``c`` when it is false; ``e`` is
-  filled in by the VM loader)
+  ``JF_LT .. JF_OR`` compute ``d = a OP b`` and jump to ``c`` when it is false, and
+  ``JF_CROSSOVER``, ``JF_CROSSUNDER``, ``JF_CROSS`` (format 3) compute ``d =
+  ta.crossover(a, b)`` (...) with that call site's state and jump to ``c`` when it is
+  false; ``e`` is filled in by the VM loader)
 - ``lines``: source line of each instruction (for runtime error messages)
 - ``init``: initial value of every slot (``null`` = na). Slots ``0..47`` are the VM's
   reserved built-ins (``PE_S_*``); constants and inputs are pre-set slots.
@@ -45,7 +47,7 @@ import math
 from dataclasses import dataclass, field
 
 MAGIC = b"PEBC1\n"
-FORMAT = 2
+FORMAT = 3
 N_RESERVED = 48
 
 

@@ -175,13 +175,14 @@ def _scan_reassigned(stmts, out: set) -> set:
 
 
 _FUSED = {"LT": "JF_LT", "LE": "JF_LE", "GT": "JF_GT", "GE": "JF_GE", "EQ": "JF_EQ",
-          "NE": "JF_NE", "AND": "JF_AND", "OR": "JF_OR"}
+          "NE": "JF_NE", "AND": "JF_AND", "OR": "JF_OR", "CROSSOVER": "JF_CROSSOVER",
+          "CROSSUNDER": "JF_CROSSUNDER", "CROSS": "JF_CROSS"}
 _JUMPS = ("JMP", "JF", "JT", "VARJ")
 
 
 def fuse_branches(code: list, lines: list) -> tuple[list, list]:
-    """Peephole: a comparison (or and/or) followed by the JF that tests its result
-    becomes one fused instruction, unless something jumps to the JF itself."""
+    """Peephole: a comparison (or and/or, or a ta.cross*) followed by the JF that tests
+    its result becomes one fused instruction, unless something jumps to the JF itself."""
     fused = {_op(k): _op(v) for k, v in _FUSED.items()}
     jumps = {_op(j) for j in _JUMPS}
     jf = _op("JF")

@@ -11,8 +11,10 @@ Figures: ``freqtrade_s`` (Freqtrade backtesting: data load from feather, indicat
 signals, simulation), ``ours_s`` (compile the .pine source + one-call C backtest + trade
 list; bars already in memory), ``speedup_vs_freqtrade``, ``bars_per_s`` (the VM alone, as
 the live engine runs it: this strategy's bytecode and its order intents, no broker
-emulation; best of 10), ``bars_per_s_backtest`` (the same with the broker emulator, i.e. a
-whole backtest in C), ``bars_per_s_signals`` (only the indicator and signal part),
+emulation; the best of 25 runs, and ``bars_per_s_median`` their median: on a shared machine
+the best run is the one least disturbed, the median shows how much the load took),
+``bars_per_s_backtest`` (the same with the broker emulator, i.e. a whole backtest in C),
+``bars_per_s_signals`` (only the indicator and signal part), each also with its median,
 ``trades_freqtrade``, ``trades_ours``, ``trades_matched`` and ``unmatched`` examples.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import statistics
 import sys
 import tempfile
 import time
@@ -72,17 +75,18 @@ def run_freqtrade(tmp: pathlib.Path):
     return result, time.perf_counter() - t0
 
 
-def vm_rate(program, bars, mintick: float, emulate: bool, repeat: int = 10) -> float:
-    """Bars per second, best of ``repeat``. emulate=False is the VM alone as the live
-    engine runs it (bytecode + order intents); True adds the broker emulator (backtest)."""
-    best = float("inf")
+def vm_rate(program, bars, mintick: float, emulate: bool, repeat: int = 25) -> tuple[float, float]:
+    """Bars per second: (best, median) of ``repeat`` runs. emulate=False is the VM alone as
+    the live engine runs it (bytecode + order intents); True adds the broker emulator
+    (backtest)."""
+    times = []
     for _ in range(repeat):
         vm = dsl.Vm(program, mintick=mintick, emulate=emulate)
         t0 = time.perf_counter()
         vm.run(bars.time, bars.open, bars.high, bars.low, bars.close, bars.volume, equity=False,
                intents=not emulate)
-        best = min(best, time.perf_counter() - t0)
-    return len(bars) / best
+        times.append(time.perf_counter() - t0)
+    return len(bars) / min(times), len(bars) / statistics.median(times)
 
 
 def match(ft_trades, ours, bars) -> tuple[int, list]:
@@ -132,9 +136,12 @@ def main() -> int:
         "freqtrade_s": round(freqtrade_s, 3),
         "ours_s": round(ours_s, 4),
         "speedup_vs_freqtrade": round(freqtrade_s / ours_s, 1),
-        "bars_per_s": round(rate),
-        "bars_per_s_backtest": round(rate_backtest),
-        "bars_per_s_signals": round(rate_signals),
+        "bars_per_s": round(rate[0]),
+        "bars_per_s_median": round(rate[1]),
+        "bars_per_s_backtest": round(rate_backtest[0]),
+        "bars_per_s_backtest_median": round(rate_backtest[1]),
+        "bars_per_s_signals": round(rate_signals[0]),
+        "bars_per_s_signals_median": round(rate_signals[1]),
         "trades_freqtrade": len(ft.trades),
         "trades_ours": len(result.trades),
         "trades_matched": matched,
