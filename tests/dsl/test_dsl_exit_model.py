@@ -5,8 +5,6 @@ import pytest
 
 import dsl
 from dsl_handmade import backtest as run, bars
-from pyengine.engine.strategies import StrategyRunner, StrategySpec
-from pyengine.errors import UserError
 
 FT = ', exit_fill_model="freqtrade"'
 ENTER_LONG = ('if bar_index == 0 and strategy.position_size == 0\n'
@@ -122,15 +120,6 @@ def test_trail_percent_compile_errors(args, msg):
 def test_unknown_exit_fill_model_is_a_compile_error():
     with pytest.raises(dsl.DslError, match='exit_fill_model must be "tradingview" or "freqtrade"'):
         dsl.compile_source('//@version=5\nstrategy("t", exit_fill_model="ib")\n')
-
-
-def test_engine_refuses_percent_trailing_exits_at_load(tmp_path):
-    pine = tmp_path / "trail.pine"
-    pine.write_text('//@version=5\nstrategy("t")\n' + ENTER_LONG +
-                    'strategy.exit("X", "L", trail_points=50, trail_percent=1)\n')
-    with pytest.raises(UserError, match=r"trail\.pine:5: cannot run live"):
-        StrategyRunner([StrategySpec("s", pine, ["BTCUSDT"])], lambda s: (0.01, 0.00001),
-                       lambda d: None, lambda s: True)
 
 
 def test_freqtrade_model_limit_needs_the_high_above_it_and_fills_at_the_nearest_tick():

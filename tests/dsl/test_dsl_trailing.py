@@ -6,8 +6,6 @@ import pytest
 import dsl
 from dsl_handmade import backtest as run, bars
 from dsl_oracle import PINE, ROOT
-from pyengine.engine.strategies import StrategyRunner, StrategySpec
-from pyengine.errors import UserError
 
 TICK = 0.01
 ENTER_LONG = ('if bar_index == 0 and strategy.position_size == 0\n'
@@ -169,16 +167,6 @@ def test_live_step_gives_the_batch_trades():
 def test_trail_offset_alone_is_a_compile_error():
     with pytest.raises(dsl.DslError, match="trail_offset needs trail_price or trail_points"):
         dsl.compile_source('//@version=5\nstrategy("t")\nstrategy.exit("X", trail_offset=5)\n')
-
-
-def test_engine_refuses_trailing_exits_at_load(tmp_path):
-    pine = tmp_path / "trail.pine"
-    pine.write_text('//@version=5\nstrategy("t")\n' + ENTER_LONG +
-                    'strategy.exit("X", "L", trail_points=50, trail_offset=10)\n')
-    with pytest.raises(UserError, match=r"trail\.pine:5: cannot run live: strategy\.exit "
-                                        r"trailing stops"):
-        StrategyRunner([StrategySpec("s", pine, ["BTCUSDT"])], lambda s: (0.01, 0.00001),
-                       lambda d: None, lambda s: True)
 
 
 def test_trailing_strategy_on_real_bars_keeps_its_invariants():
