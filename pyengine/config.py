@@ -118,6 +118,11 @@ class Secret:
 @dataclass
 class EngineConfig:
     id: str = "pyengine"            # namespace of the client order ids (pyengine.ids)
+    # Never sleep between events: the trio loop polls its sockets without blocking, so the
+    # hot path's code and data stay in the core's caches. Idle, another process on the same
+    # core evicts them and the next tick-to-order costs about 10x its warm time (see
+    # tools/bench/latency.py). Costs a whole core: only for a core the engine has to itself.
+    busy_poll: bool = False
 
 
 @dataclass

@@ -24,6 +24,7 @@ order inside the supervisor's shielded scope with a deadline, flush the journal,
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import time
 from decimal import Decimal
@@ -290,6 +291,8 @@ class Engine:
              Supervisor("telemetry", [Child("metrics-dashboard-alerts", self._telemetry)]),
              Supervisor("status", [Child("status", self._status)]),
              *self.extra_supervisors]
+            + ([Supervisor("busy-poll", [Child("spin", _spin)])] if self.cfg.engine.busy_poll
+               else [])
             + ([Supervisor("data", [Child("end-of-data", self._end_of_data)])]
                if self.data_done is not None else []),
             on_alert=self._supervisor_alert,
@@ -300,6 +303,11 @@ class Engine:
             finalizers=[self.risk.save],
             shutdown_deadline_s=self.opt.shutdown_deadline_s,
             policy=self.opt.policy, handle_signals=self.opt.handle_signals)
+        # What start-up built (exchangeInfo, the ledger's bars, modules) lives as long as the
+        # engine: out of the collector's sight, a full collection no longer walks it in the
+        # middle of a tick (milliseconds with a large ledger).
+        gc.collect()
+        gc.freeze()
         sdnotify.ready(f"{self.mode}: trading {', '.join(self.symbols)}")
         self.ready.set()
         code = await root.run()
@@ -456,6 +464,13 @@ class Engine:
                        alert.message)
         self.journal.append("note", {"event": "supervisor", "level": alert.level,
                                      "source": alert.source, "message": alert.message})
+
+
+async def _spin() -> None:
+    """Always runnable: trio then polls its sockets with a zero timeout instead of sleeping
+    (``engine.busy_poll``)."""
+    while True:
+        await trio.lowlevel.checkpoint()
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
