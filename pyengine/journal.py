@@ -271,7 +271,7 @@ class Journal:
             raise DuplicateIntent(client_order_id)
         row = ("intent", time.time_ns() // 1_000_000, time.monotonic_ns(), strategy_id, symbol,
                client_order_id, None, _dumps(data))
-        line = orjson.dumps(row) + b"\n"
+        line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
         start = self._log_pos
         end = start + len(line)
         if end > LOG_BYTES:

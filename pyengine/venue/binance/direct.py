@@ -180,7 +180,7 @@ def text_frame(text: str) -> bytes:
 def write_text_now(ws: WebSocketConnection, direct: DirectStream, text: str) -> tuple[int, int]:
     """Frame ``text`` as one WebSocket text message and write it now if possible:
     (``WRITTEN`` | ``QUEUED`` | ``REFUSED``, monotonic ns right after the write)."""
-    if ws.closed is not None or not direct.ready() or ws._wsproto.state != ConnectionState.OPEN:
+    if ws.closed is not None or ws._wsproto.state != ConnectionState.OPEN:
         return REFUSED, 0               # closing: the async path raises ConnectionClosed
     how = direct.write_now(text_frame(text))
     return how, time.monotonic_ns()
