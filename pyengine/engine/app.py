@@ -130,6 +130,7 @@ class Engine:
                 self.opt.out(f"pyengine: start-up rate limited, starting again in {wait:.1f} s")
                 await trio.sleep(wait)
         finally:
+            gc.unfreeze()        # the next engine in this process freezes its own start-up
             journal.close()
 
     async def _start(self, client) -> None:
