@@ -103,6 +103,14 @@ def test_wrong_types_and_choices(tmp_path):
     assert all(m.startswith(f"{p}:") for m in problems(e))
 
 
+def test_busy_poll_is_off_unless_asked(tmp_path):
+    assert default_config().engine.busy_poll is False
+    assert load_config(write(tmp_path, "[engine]\nbusy_poll = true\n")).engine.busy_poll is True
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, '[engine]\nbusy_poll = "yes"\n', "bad.toml"))
+    assert any("engine.busy_poll: expected true or false" in m for m in problems(e))
+
+
 def test_selection_and_ledger_limits(tmp_path):
     p = write(tmp_path, '[selection]\nmax_spread_bps = 0\nmin_volatility_pct = -1\n'
                         'volatility_bars = 2000\n'
