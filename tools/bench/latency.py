@@ -289,19 +289,23 @@ def main() -> int:
                     help="stop the engine run after this long even if fewer orders were sent")
     ap.add_argument("--busy-poll", action="store_true",
                     help="run the engine with engine.busy_poll (it spins on its own CPU)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run the engine's thread at SCHED_RR priority 1 (needs CAP_SYS_NICE): "
+                         "with --busy-poll, a CPU of its own as on a dedicated host")
     ap.add_argument("--serve-sim", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_sim:
-        # The exchange is another machine in production. On one machine the simulator gets a
-        # CPU the engine does not use: on a shared one, the wake-up an order's write() causes
-        # let it preempt the engine before the "written" stamp (ms of tail), and whenever it
-        # ran on the engine's CPU it evicted the hot path from the caches. Nice 5 keeps it
-        # behind the engine where they still meet (much lower, a loaded machine starves it:
-        # slow acks, and it drops the stream as a slow reader).
-        os.nice(5)
+        # The exchange is another machine in production. Here the simulator gets a CPU the
+        # engine does not use: sharing one, the wake-up an order's write() causes let it
+        # preempt the engine before the "written" stamp (ms of tail), and whenever it ran on
+        # the engine's CPU it evicted the hot path from the caches. On a single CPU, nice 5
+        # keeps it behind the engine (on a CPU of its own it must not be niced: other jobs
+        # there starve it, acks take 50+ ms and it drops the stream as a slow reader).
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) > 1:
             os.sched_setaffinity(0, cpus[-1:])
+        else:
+            os.nice(5)
         serve_sim(args.speed)
         return 0
     if args.out is None:
@@ -311,6 +315,10 @@ def main() -> int:
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) > 1:                   # the simulator has the last CPU, the engine the others
         os.sched_setaffinity(0, cpus[:-1])
+    if args.realtime:
+        # RR, not FIFO: threads started later (the journal's checkpoints) inherit the policy
+        # and still get their turn beside a spinning engine
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
     load_start = os.getloadavg()
     try:
         sim = json.loads(proc.stdout.readline())
@@ -336,6 +344,7 @@ def main() -> int:
         "offline_frames": len(ours),
         "speedup_vs_peer_p50": round(pct(peer, .5) / max(1, pct(ours, .5)), 2),
         "target_p50_ns": 20_000, "target_p99_ns": 100_000,
+        "busy_poll": args.busy_poll, "realtime": args.realtime,
         # other jobs on the machine set these figures (see the README): keep the load with them
         "loadavg_1m_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
     }
