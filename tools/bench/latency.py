@@ -16,6 +16,14 @@ bid (a resting LIMIT, cancelled once acknowledged). Measured per order, all mono
   and per stage (``stages``: frame -> decision -> risk passed and intent durable -> written);
 * wire round trip: bytes written -> acknowledgement read (``ack_p50_ns``, ``ack_p99_ns``).
 
+On a machine with more than one CPU the simulator runs on the last one and the engine on the
+others (the exchange is another machine in production). What remains is mostly the hot
+path's code and data being cold in the caches: between two orders the engine's other work
+and every other process on its CPU evict them, and the same Python then runs about 10x
+slower than in the warm offline loop below. ``--busy-poll`` runs the engine with
+``engine.busy_poll``; with ``--realtime`` (SCHED_RR) too, it has its CPU to itself, as on a
+dedicated host.
+
 The user's order-rate caps (5 orders/s) would hold this benchmark to 5 orders a second: the
 gate runs every check, but its clock is advanced 1.1 s per order so those caps do not refuse.
 
