@@ -335,6 +335,9 @@ def main() -> int:
             live = trio.run(engine_run, sim, args.orders, pathlib.Path(tmp), args.max_seconds,
                             args.busy_poll)
             wall = time.monotonic() - t0
+            # the offline loops below compare ours and the peer as before: any CPU, no RR
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            os.sched_setaffinity(0, cpus)
             info, snap, frames = trio.run(capture, sim, 4_000)
             ours = ours_offline(info, snap, frames, sim, pathlib.Path(tmp))
             peer = peer_offline(snap, frames, sim)
