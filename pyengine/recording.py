@@ -86,6 +86,21 @@ def frames(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
         yield r.recv_ts_ns, r.msg
 
 
+def depth_session(path: str | os.PathLike) -> tuple[bytes, list[bytes]]:
+    """The recording's last REST depth snapshot and the diff frames Binance's sync procedure
+    applies after it (``u`` > its lastUpdateId), as recorded."""
+    snapshot, diffs = None, []
+    for _, raw in frames(path):
+        if raw.startswith(b'{"lastUpdateId"'):
+            snapshot = raw
+        elif b'"depthUpdate"' in raw[:80]:
+            diffs.append(raw)
+    if snapshot is None:
+        raise UserError(f"{path}: the recording holds no depth snapshot")
+    lid = orjson.loads(snapshot)["lastUpdateId"]
+    return snapshot, [d for d in diffs if orjson.loads(d)["data"]["u"] > lid]
+
+
 def _blocks(path: pathlib.Path) -> Iterator[bytes]:
     """Decompressed contents in large blocks; raises EOFError when a gzip file is cut short."""
     with open(path, "rb") as fh:

@@ -11,24 +11,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pyengine import bundled
 from pyengine._core import ffi, lib
 from pyengine.book import ASK, BID, Feed
-from pyengine.recording import frames
+from pyengine.recording import depth_session
 
 SPEC = bundled.symbol_specs()["BTCUSDT"]
 MSG_FIELDS = [name for name, _ in ffi.typeof("pe_msg").fields]
 
 
-def _recording():
-    snapshot, diffs = None, []
-    for _, raw in frames(bundled.BTCUSDT_FEED):
-        if raw.startswith(b'{"lastUpdateId"'):
-            snapshot = raw
-        elif b'"depthUpdate"' in raw[:80]:
-            diffs.append(raw)
-    lid = orjson.loads(snapshot)["lastUpdateId"]
-    return snapshot, [d for d in diffs if orjson.loads(d)["data"]["u"] > lid]
-
-
-SNAPSHOT, DIFFS = _recording()
+SNAPSHOT, DIFFS = depth_session(bundled.BTCUSDT_FEED)
 
 
 def synced_feed(upto=0):

@@ -16,3 +16,14 @@ def backtest(body: str, rows, header: str = "", tick: float = 0.01, **kw) -> dsl
     """``body`` after ``strategy("t"{header})``, long/short (tradingview mode)."""
     program = dsl.compile_source(f'//@version=5\nstrategy("t"{header})\n' + body, "t.pine")
     return dsl.backtest(program, bars(rows), mintick=tick, mode="tradingview", **kw)
+
+
+ENTER_LONG = ('if bar_index == 0 and strategy.position_size == 0\n'
+              '    strategy.entry("L", strategy.long)\n')
+
+
+def only_exit(result: dsl.Result) -> tuple[int, float]:
+    """The exit bar and price of the one closed trade."""
+    closed = [t for t in result.trades if not t.open]
+    assert len(closed) == 1, result.trades
+    return closed[0].exit_bar, round(closed[0].exit_price, 8)

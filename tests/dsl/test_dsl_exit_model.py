@@ -4,17 +4,9 @@ Tick 0.01; one unit per trade; bar 0 signals a long entry that fills at bar 1's 
 import pytest
 
 import dsl
-from dsl_handmade import backtest as run, bars
+from dsl_handmade import ENTER_LONG, backtest as run, bars, only_exit as exit_of
 
 FT = ', exit_fill_model="freqtrade"'
-ENTER_LONG = ('if bar_index == 0 and strategy.position_size == 0\n'
-              '    strategy.entry("L", strategy.long)\n')
-
-
-def exit_of(result):
-    closed = [t for t in result.trades if not t.open]
-    assert len(closed) == 1, result.trades
-    return closed[0].exit_bar, round(closed[0].exit_price, 8)
 
 
 def exit_rule(args: str) -> str:

@@ -4,18 +4,10 @@ TradingView-checked trailing cases. Tick 0.01; one unit per trade."""
 import pytest
 
 import dsl
-from dsl_handmade import backtest as run, bars
+from dsl_handmade import ENTER_LONG, backtest as run, bars, only_exit
 from dsl_oracle import PINE, ROOT
 
 TICK = 0.01
-ENTER_LONG = ('if bar_index == 0 and strategy.position_size == 0\n'
-              '    strategy.entry("L", strategy.long)\n')
-
-
-def only_exit(result):
-    closed = [t for t in result.trades if not t.open]
-    assert len(closed) == 1, result.trades
-    return closed[0].exit_bar, round(closed[0].exit_price, 8)
 
 
 # Bar 0 signals the entry, bar 1 fills it at 100.00 and issues the exit; the exit below

@@ -23,20 +23,7 @@ import orjson
 
 from pyengine import bundled
 from pyengine.book import Feed
-from pyengine.recording import frames
-
-
-def load_messages():
-    snapshot, diffs = None, []
-    for _, raw in frames(bundled.BTCUSDT_FEED):
-        if raw.startswith(b'{"lastUpdateId"'):
-            snapshot = raw
-        elif b"depthUpdate" in raw[:80]:
-            diffs.append(raw)
-    lid = orjson.loads(snapshot)["lastUpdateId"]
-    # Keep what the sync procedure applies: u > lastUpdateId
-    diffs = [d for d in diffs if orjson.loads(d)["data"]["u"] > lid]
-    return snapshot, diffs
+from pyengine.recording import depth_session
 
 
 def run_ours(snapshot, diffs, spec):
@@ -143,7 +130,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     spec = bundled.symbol_specs()["BTCUSDT"]
-    snapshot, diffs = load_messages()
+    snapshot, diffs = depth_session(bundled.BTCUSDT_FEED)
     levels = sum(len(v) for d in diffs for v in (orjson.loads(d)["data"]["b"], orjson.loads(d)["data"]["a"]))
     ours, ours_q, sorted_, ob = [], [], [], []
     gc.disable()
