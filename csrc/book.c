@@ -220,13 +220,14 @@ static int side_apply_run(side_t *s, int side, const int64_t *u, size_t n)
         int64_t key = key_of(side, u[2 * j]);
         while (bi > 0 && s->fence[bi - 1] >= key)
             bi--;
-        int g = 1;
+        int g = 1, most = n - j < MERGE_MAX ? (int)(n - j) : MERGE_MAX;
         if (bi > 0) {
             int64_t floor = s->fence[bi - 1];
-            while (j + g < n && g < MERGE_MAX && key_of(side, u[2 * (j + g)]) > floor)
+            const int64_t *next = u + 2 * j;
+            while (g < most && key_of(side, next[2 * g]) > floor)
                 g++;
         } else {
-            g = n - j < MERGE_MAX ? (int)(n - j) : MERGE_MAX;
+            g = most;
         }
         bi = merge_block(s, side, bi, u + 2 * j, g);
         if (bi < 0)
@@ -241,16 +242,19 @@ int pe_book_apply(pe_book *b, int side, const int64_t *levels, size_t n)
     if (side != PE_BID && side != PE_ASK)
         return PE_ERR_ARG;
     /* one branch-free pass: every price in 1..INT64_MAX-1 and quantity >= 0, and whether
-       the keys strictly descend (the usual case: one run) */
+       the keys strictly descend (the usual case: one run). As unsigned words, px - 1 has
+       its top bit set for px <= 0 except INT64_MIN, px + 1 for INT64_MIN and INT64_MAX,
+       and a quantity for a negative one. */
     uint64_t bad = 0, unsorted = 0;
     int64_t prev = INT64_MAX;
     for (size_t i = 0; i < n; i++) {
-        int64_t px = levels[2 * i], key = key_of(side, px);
-        bad |= ((uint64_t)px - 1 >= (uint64_t)INT64_MAX - 1) | (levels[2 * i + 1] < 0);
+        uint64_t px = (uint64_t)levels[2 * i];
+        int64_t key = key_of(side, levels[2 * i]);
+        bad |= (px - 1) | (px + 1) | (uint64_t)levels[2 * i + 1];
         unsorted |= key >= prev;
         prev = key;
     }
-    if (bad)
+    if (bad >> 63)
         return PE_ERR_ARG;
     /* a level list that is not sorted is applied as consecutive sorted runs, which gives
        the same book as applying its levels one by one */
