@@ -54,24 +54,21 @@ static inline int pe_parse_fixed_8(const char *frac, int scale, int64_t int_part
 static inline size_t pe_fixed_common(const char *p, unsigned scale, int64_t *out)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint64_t x, frac, shifted;
+    uint64_t x, frac;
     memcpy(&x, p, 8);
-    uint64_t bad = nondigit_bits(x ^ ASCII_ZEROS);
-    if (!bad)
-        return 0;
-    unsigned n = (unsigned)__builtin_ctzll(bad) >> 3, digits = n + scale;
+    x ^= ASCII_ZEROS; /* a digit's byte becomes its value */
+    /* the top flag stands in for "eight digits": n = 7 then fails the '.' test */
+    unsigned n = (unsigned)__builtin_ctzll(nondigit_bits(x) | (1ULL << 63)) >> 3, digits = n + scale;
     if (n == 0 || digits > 8 || p[n] != '.' || p[n + 9] != '"')
         return 0;
     memcpy(&frac, p + n + 1, 8);
     frac ^= ASCII_ZEROS;
     /* decimals: digits up to the scale, zeros beyond it (digits <= 8 and n >= 1, so
-       scale <= 7 and the shift stays below 64) */
+       scale <= 7 and the shifts stay below 64) */
     if (nondigit_bits(frac) | (frac >> (8 * scale)))
         return 0;
-    /* the value's digits in one word: the integer digits, then the decimals after the dot */
-    uint64_t low = (1ULL << (8 * n)) - 1;
-    memcpy(&shifted, p + 1, 8);
-    uint64_t value = ((x & low) | (shifted & ~low)) - ASCII_ZEROS;
+    /* the value's digits in one word: the integer digits, then the decimals */
+    uint64_t value = (x & ((1ULL << (8 * n)) - 1)) | (frac << (8 * n));
     *out = (int64_t)swar8(value << (8 * (8 - digits)));
     return n + 10;
 #else
