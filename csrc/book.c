@@ -222,10 +222,23 @@ static int side_apply_run(side_t *s, int side, const int64_t *u, size_t n)
             bi--;
         int g = 1, most = n - j < MERGE_MAX ? (int)(n - j) : MERGE_MAX;
         if (bi > 0) {
+            /* the group ends at the first key <= floor: keys descend, so probe 1, 2, 4, ...
+               ahead, then halve the last step (one probe when it is a single update) */
             int64_t floor = s->fence[bi - 1];
             const int64_t *next = u + 2 * j;
-            while (g < most && key_of(side, next[2 * g]) > floor)
-                g++;
+            int step = 1;
+            while (g + step - 1 < most && key_of(side, next[2 * (g + step - 1)]) > floor) {
+                g += step;
+                step *= 2;
+            }
+            int hi = g + step - 1 < most ? g + step - 1 : most;
+            while (g < hi) {
+                int mid = (g + hi) / 2;
+                if (key_of(side, next[2 * mid]) > floor)
+                    g = mid + 1;
+                else
+                    hi = mid;
+            }
         } else {
             g = most;
         }
