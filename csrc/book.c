@@ -250,6 +250,23 @@ static int side_apply_run(side_t *s, int side, const int64_t *u, size_t n)
     return PE_OK;
 }
 
+/* A level list that is not sorted is applied as consecutive sorted runs, which gives the
+   same book as applying its levels one by one. */
+static int apply_runs(pe_book *b, int side, const int64_t *levels, size_t n, int sorted)
+{
+    for (size_t i = 0, end = n; i < n; i = end) {
+        if (!sorted)
+            for (end = i + 1; end < n && key_of(side, levels[2 * end]) < key_of(side, levels[2 * end - 2]); end++)
+                ;
+        int rc = side_apply_run(&b->side[side], side, levels + 2 * i, end - i);
+        if (rc) {
+            b->state = PE_BOOK_OUT_OF_SYNC;
+            return rc;
+        }
+    }
+    return PE_OK;
+}
+
 int pe_book_apply(pe_book *b, int side, const int64_t *levels, size_t n)
 {
     if (side != PE_BID && side != PE_ASK)
@@ -269,19 +286,21 @@ int pe_book_apply(pe_book *b, int side, const int64_t *levels, size_t n)
     }
     if (bad >> 63)
         return PE_ERR_ARG;
-    /* a level list that is not sorted is applied as consecutive sorted runs, which gives
-       the same book as applying its levels one by one */
-    for (size_t i = 0, end = n; i < n; i = end) {
-        if (unsorted)
-            for (end = i + 1; end < n && key_of(side, levels[2 * end]) < key_of(side, levels[2 * end - 2]); end++)
-                ;
-        int rc = side_apply_run(&b->side[side], side, levels + 2 * i, end - i);
-        if (rc) {
-            b->state = PE_BOOK_OUT_OF_SYNC;
-            return rc;
-        }
-    }
-    return PE_OK;
+    return apply_runs(b, side, levels, n, !unsorted);
+}
+
+int pe_book_apply_parsed(pe_book *b, int side, const int64_t *levels, size_t n)
+{
+    /* prices in px order, which for asks is the reverse of key order: one compare a level,
+       and the loop stops at the first level out of order */
+    size_t i = 1;
+    if (side == PE_BID)
+        while (i < n && levels[2 * i] < levels[2 * i - 2])
+            i++;
+    else
+        while (i < n && levels[2 * i] > levels[2 * i - 2])
+            i++;
+    return apply_runs(b, side, levels, n, i >= n);
 }
 
 int pe_book_set_level(pe_book *b, int side, int64_t px, int64_t qty)

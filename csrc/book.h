@@ -54,4 +54,8 @@ int pe_book_impact(const pe_book *b, int side, int64_t qty, int64_t *filled,
 size_t pe_book_memory(const pe_book *b);
 /* cdef-end */
 
+/* pe_book_apply for the feed's parser, whose levels are known to be in range (prices
+   1..10^18-1, quantities >= 0): side is PE_BID or PE_ASK, and only the order is checked. */
+int pe_book_apply_parsed(pe_book *b, int side, const int64_t *levels, size_t n);
+
 #endif

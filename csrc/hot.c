@@ -410,32 +410,37 @@ static inline const char *fast_level(const char *p, unsigned ps, unsigned qs, in
     return *p == ']' ? p + 1 : NULL;
 }
 
-/* Levels of fast_level's shape joined by ',', parsed into out (room for max levels) with no
-   per-token checks. Stops after the last level that has the shape and returns how many were
-   taken, with c->p just after that level's ']'. */
-static size_t fast_levels(cur *c, unsigned ps, unsigned qs, int64_t *out, size_t max)
+/* Levels of fast_level's shape joined by ',', parsed into out with no per-token checks
+   (out has room for every level the bytes can hold). Stops after the last level that has
+   the shape and returns how many were taken, with c->p just after that level's ']'. */
+static size_t fast_levels(cur *c, unsigned ps, unsigned qs, int64_t *out)
 {
-    const char *p = c->p, *e = c->e, *next;
-    size_t k = 0;
-    while (k < max) {
-        if (e - p >= FAST_LEVEL_MAX) {
-            next = fast_level(p, ps, qs, &out[2 * k]);
-        } else { /* near the end: from a zero-padded copy, so nothing past e is read */
-            char pad[FAST_LEVEL_MAX] = {0};
-            memcpy(pad, p, (size_t)(e - p));
-            next = fast_level(pad, ps, qs, &out[2 * k]);
-            if (next)
-                next = p + (next - pad);
-        }
-        if (!next)
-            break;
-        c->p = next;
-        k++;
-        if (next >= e || *next != ',')
-            break;
+    const char *p = c->p, *e = c->e, *next, *done = p;
+    int64_t *o = out;
+    /* a level and its separator fit FAST_LEVEL_MAX bytes, so next < e here */
+    while (e - p >= FAST_LEVEL_MAX) {
+        if (!(next = fast_level(p, ps, qs, o)))
+            goto out;
+        o += 2;
+        done = next;
+        if (*next != ',')
+            goto out;
         p = next + 1;
     }
-    return k;
+    while (p < e) { /* near the end: from a zero-padded copy, so nothing past e is read */
+        char pad[FAST_LEVEL_MAX] = {0};
+        memcpy(pad, p, (size_t)(e - p));
+        if (!(next = fast_level(pad, ps, qs, o)))
+            break;
+        o += 2;
+        done = p + (next - pad);
+        if (done >= e || *done != ',')
+            break;
+        p = done + 1;
+    }
+out:
+    c->p = done;
+    return (size_t)(o - out) / 2;
 }
 
 /* Levels of fast_level's shape are at least this long, with their separator. */
@@ -458,7 +463,7 @@ static int parse_levels(pe_feed *f, ctx *x, cur *c, int field, const pe_book *bo
         if (2 * (*n + room) > f->scratch_cap && scratch_reserve(f, 2 * (*n + room)))
             return err(x, PE_ERR_NOMEM, field, NULL);
         int64_t *slot = f->scratch + 2 * *n;
-        size_t taken = fast_levels(c, (unsigned)ps, (unsigned)qs, slot, room);
+        size_t taken = fast_levels(c, (unsigned)ps, (unsigned)qs, slot);
         if (taken) {
             *n += taken;
         } else {
@@ -554,9 +559,10 @@ static int apply_depth(pe_feed *f, ctx *x, size_t n, size_t nb)
     int rc = pe_book_diff_begin(book, m->first_id, m->id);
     if (rc != PE_OK)
         return m->status = rc;
-    rc = pe_book_apply(book, PE_BID, f->scratch, nb);
+    /* parse_levels let no price <= 0 or negative quantity through */
+    rc = pe_book_apply_parsed(book, PE_BID, f->scratch, nb);
     if (rc == PE_OK && n > nb)
-        rc = pe_book_apply(book, PE_ASK, f->scratch + 2 * nb, n - nb);
+        rc = pe_book_apply_parsed(book, PE_ASK, f->scratch + 2 * nb, n - nb);
     if (rc) {
         pe_book_invalidate(book);
         return m->status = rc;
