@@ -16,7 +16,7 @@ typedef struct {
 
 typedef struct {
     int n;
-    level lv[BLOCK + 1]; /* + a sentinel above the last level while merging */
+    level lv[BLOCK + 4]; /* + sentinels above the last level while merging */
 } block;
 
 typedef struct {
@@ -162,13 +162,24 @@ static int merge_block(side_t *s, int side, int bi, const int64_t *u, int g)
     block *bl = s->blk[bi];
     int n = bl->n;
     int start = find_in_block(bl, key_of(side, u[2 * (g - 1)])); /* levels below stay put */
-    level tmp[BLOCK + MERGE_MAX], *out = tmp;
+    level tmp[BLOCK + MERGE_MAX + 3], *out = tmp; /* + room for the last three-level copy */
     const level *in = bl->lv + start;
-    bl->lv[n].key = INT64_MAX; /* above every key: ends the scans below */
+    for (int k = 0; k < 4; k++) /* above every key: end the scans below, which look 3 ahead */
+        bl->lv[n + k].key = INT64_MAX;
     for (int j = g - 1; j >= 0; j--) { /* ascending keys */
         int64_t key = key_of(side, u[2 * j]), qty = u[2 * j + 1];
-        while (in->key < key)
-            *out++ = *in++;
+        /* untouched levels move four at a time while four are below the key, then the
+           (at most three) others without a branch: three are copied, the cursors advance
+           by the count below the key */
+        while (in[3].key < key) {
+            memcpy(out, in, 4 * sizeof(level));
+            in += 4;
+            out += 4;
+        }
+        int r = (in[0].key < key) + (in[1].key < key) + (in[2].key < key);
+        memcpy(out, in, 3 * sizeof(level));
+        in += r;
+        out += r;
         in += in->key == key; /* the update replaces or deletes it */
         out->key = key;
         out->qty = qty;
