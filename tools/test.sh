@@ -40,11 +40,12 @@ if [ -z "${PYENGINE_TEST_REDIS_URL:-}" ]; then
   export PYENGINE_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 fi
 
-# A test that fails is run once more, after a pause, and both outcomes are listed under
-# "rerun test summary info": CI runs on busy shared machines, where a test that waits on real
-# sockets and timers can lose a race once. A test that fails twice fails the run.
+# A test that fails is run once more, after a pause, and both outcomes (the first with its
+# traceback) are listed under "rerun test summary info": CI runs on busy shared machines,
+# where a test that waits on real sockets and timers can lose a race once. A test that fails
+# twice fails the run.
 set +e
-.venv/bin/python -m pytest --reruns 1 --reruns-delay 2 -raR "$@"
+.venv/bin/python -m pytest --reruns 1 --reruns-delay 2 --rerun-show-tracebacks -raR "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then
