@@ -182,7 +182,7 @@ class Engine:
                                       on_message=self.hub.on_message)
         self.hub.md = self.md
         self.execution.books = {s: self.md.book(s) for s in self.symbols}
-        self.exits = ExitLegs(self.specs, self.execution.exit_leg, journal=self._journal_exit,
+        self.exits = ExitLegs(self.specs, self.execution.exit_leg, journal=self.journal.append,
                               band=self.md.feed.set_exit_band)
         restored = self.exits.restore(r.data for r in self.journal.records(kinds=["exit"]))
         if restored:
@@ -425,9 +425,6 @@ class Engine:
                                      "price": float(fill.price), "qty": float(fill.qty),
                                      "ts_ms": fill.time_ms,
                                      "strategy": self.state.owner_of(fill.client_order_id or "")})
-
-    def _journal_exit(self, data: dict) -> None:
-        self.journal.append("exit", data, symbol=data["symbol"], strategy_id=data["strategy"])
 
     def _selection_changed(self, note: dict) -> None:
         """A new active set (and the first evaluation): journal it, open or close the risk

@@ -34,7 +34,8 @@ live engine and both replay loops call it on exactly those trades, so they decid
 and the C replay loop stops only on them.
 
 Every change of a leg (defined, replaced, armed, a new water mark, dropped) is journaled
-(kind ``exit``) and ``restore`` rebuilds the legs from the journal after a restart.
+(kind ``exit``, through ``journal``: ``Journal.append``) and ``restore`` rebuilds the legs
+from the journal after a restart.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ class Position:
 class ExitLegs:
     def __init__(self, specs: dict[str, SymbolSpec],
                  fire: Callable[[str, str, str, int, int], Any],
-                 journal: Callable[[dict], None] = lambda data: None,
+                 journal: Callable[..., Any] = lambda kind, data, **keys: None,
                  band: Callable[[str, int, int], None] = lambda s, lo, hi: None):
         self.fire, self.journal, self.band = fire, journal, band
         self._scale = {s: 10 ** sp.price_scale for s, sp in specs.items()}
@@ -195,8 +196,9 @@ class ExitLegs:
     def _changed(self, strategy: str, symbol: str, exit_id: str, leg: Leg | None,
                  update_band: bool = True) -> None:
         pos = self.positions[(strategy, symbol)]
-        self.journal({"strategy": strategy, "symbol": symbol, "id": exit_id,
-                      "leg": None if leg is None else _to_json(leg), "opened": pos.opened})
+        self.journal("exit", {"strategy": strategy, "symbol": symbol, "id": exit_id,
+                              "leg": None if leg is None else _to_json(leg),
+                              "opened": pos.opened}, symbol=symbol, strategy_id=strategy)
         if update_band:
             self._update_band(symbol)
             self.pending.add(symbol)

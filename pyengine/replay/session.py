@@ -100,7 +100,7 @@ class ReplaySession:
                                  on_fill=lambda f: self.runner.sync_positions(
                                      self.state.portfolio, self.execution.min_notional))
         venue.on_events = self._on_user_events
-        self.exits = ExitLegs(self.specs, self._exit_leg, journal=self._journal_exit,
+        self.exits = ExitLegs(self.specs, self._exit_leg, journal=self.journal.append,
                               band=self.feed.set_exit_band)
         self.runner.exits = self.exits
 
@@ -177,9 +177,6 @@ class ReplaySession:
                   frame_ns: int) -> None:
         if self.execution.exit_leg(strategy, symbol, reason, trade_ms, frame_ns):
             self._drain(None)
-
-    def _journal_exit(self, data: dict) -> None:
-        self.journal.append("exit", data, symbol=data["symbol"], strategy_id=data["strategy"])
 
     def vm_error(self, symbol: str, index: int, code: int) -> Exception:
         """The error of the ``index``-th VM ``attach_vms`` gave the feed for ``symbol``."""

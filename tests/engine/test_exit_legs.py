@@ -22,7 +22,8 @@ class Rig:
     def __init__(self):
         self.fired, self.journal = [], []
         self.feed = Feed([SPEC])
-        self.legs = ExitLegs({"BTCUSDT": SPEC}, self._fire, self.journal.append, self._band)
+        self.legs = ExitLegs({"BTCUSDT": SPEC}, self._fire,
+                             lambda kind, data, **keys: self.journal.append(data), self._band)
         self.band = NO_EXIT_BAND
 
     def _fire(self, strategy, symbol, reason, trade_ms, frame_ns):
