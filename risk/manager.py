@@ -104,8 +104,8 @@ class RiskManager:
         self.symbols: list[str] = []
         self._rules: list[SymbolRules] = []
         self._cost: list[int] = []     # quote units paid for each position, entry fees included
-        # views of r.sym[i]: indexing a cffi struct array makes two objects per access, and
-        # every mark and fill reads these fields
+        # views of r.sym[i], the only way this class reads them: indexing a cffi struct
+        # array makes two objects per access, and every mark and fill reads these fields
         self._sym: list[Any] = []
         held = list(saved["positions"]) if saved else []
         for name in list(config.symbols) + [s for s in held if s not in config.symbols]:
@@ -163,8 +163,8 @@ class RiskManager:
         """Let the gate accept entries on ``symbol`` or not (symbol selection). Never wider
         than the configured allow-list and the start-up exchange status; exits stay allowed."""
         i = self.index(symbol)
-        self._r.sym[i].allowed = int(allowed and symbol in self.config.symbols
-                                     and self._rules[i].status == "TRADING")
+        self._sym[i].allowed = int(allowed and symbol in self.config.symbols
+                                   and self._rules[i].status == "TRADING")
 
     def index(self, symbol: str) -> int:
         """The gate's index of a symbol (raises for a symbol the manager does not know)."""
@@ -262,7 +262,7 @@ class RiskManager:
         return True
 
     def _release(self, o: list[int], qty: int) -> None:
-        s = self._r.sym[o[0]]
+        s = self._sym[o[0]]
         if o[1] == BUY:
             s.open_buy_qty -= qty
             s.open_buy_notional -= qty * o[2] * s.quote_mul
@@ -282,7 +282,7 @@ class RiskManager:
         if not 0 < qty <= remaining or price <= 0 or fee_quote < 0 or not 0 <= fee_base <= qty:
             raise ValueError(f"risk: bad fill for {order_id!r}: qty {qty} (open {remaining}), "
                              f"price {price}, fees {fee_quote}/{fee_base}")
-        s = self._r.sym[sym]
+        s = self._sym[sym]
         self._release(o, qty)
         actions: list[Action] = []
         if side == BUY:
@@ -357,7 +357,7 @@ class RiskManager:
                             f"Trading HALTED by {operator}: {reason}. Only an operator can resume.")
         actions = [Action("cancel_all", reason="HALT")]
         if self.config.flatten_on_halt:
-            for i, s in enumerate(self._r.sym[0:len(self.symbols)]):
+            for i, s in enumerate(self._sym):
                 if s.pos_qty > 0:
                     actions.append(Action("exit", self.symbols[i], i, s.pos_qty, reason="FLATTEN"))
         self.save()
@@ -399,7 +399,7 @@ class RiskManager:
         self._cash = self._to_quote(cash, "cash")
         for name, (qty, mark) in positions.items():
             i = self.index(name)
-            s = r.sym[i]
+            s = self._sym[i]
             if qty < 0 or mark <= 0:
                 raise UserError(f"risk.reconcile: {name} quantity {qty} / mark {mark} invalid")
             old = s.pos_qty
@@ -425,7 +425,7 @@ class RiskManager:
             raise ValueError(f"risk: order id {order_id!r} is already open")
         i = self.index(symbol)
         r = self._r
-        s = r.sym[i]
+        s = self._sym[i]
         if qty <= 0 or price <= 0 or side not in (BUY, SELL):
             raise UserError(f"risk.adopt_order: {symbol} order {order_id!r} has quantity "
                             f"{qty} / price {price}")
@@ -604,7 +604,7 @@ class RiskManager:
 
     def _stop_limit(self, sym: int, stop: int) -> int:
         """Limit price of an exchange stop: the stop minus the slippage floor, on the tick."""
-        s = self._r.sym[sym]
+        s = self._sym[sym]
         limit = stop - (stop * self._r.stop_slip_bps + BPS - 1) // BPS
         return limit - limit % s.tick if s.tick else limit
 
@@ -635,7 +635,7 @@ class RiskManager:
         r = self._r
         positions = {}
         for i, name in enumerate(self.symbols):
-            s = r.sym[i]
+            s = self._sym[i]
             if s.pos_qty or s.mark:
                 positions[name] = {"qty": s.pos_qty, "mark": s.mark, "stop": s.stop_px,
                                    "cost": self._cost[i], "price_scale": s.price_scale,
@@ -665,14 +665,14 @@ class RiskManager:
         r.next_rollover_ns = st["next_rollover_ns"]
         r.order_day, r.day_orders = st["order_day"], st["day_orders"]
         for name, p in st["positions"].items():
-            s = r.sym[self._index[name]]
+            s = self._sym[self._index[name]]
             s.pos_qty, s.mark, s.stop_px = p["qty"], p["mark"], p["stop"]
             self._cost[self._index[name]] = p["cost"]
         for key, o in st["orders"].items():
             i = self.index(o["symbol"])
             side = BUY if o["side"] == "BUY" else SELL
             rec = [i, side, o["price"], o["qty"], o["unit_k"], o["stop"], o["flags"]]
-            s = r.sym[i]
+            s = self._sym[i]
             if side == BUY:
                 s.open_buy_qty += rec[3]
                 s.open_buy_notional += rec[3] * rec[2] * s.quote_mul
@@ -710,10 +710,10 @@ class RiskManager:
             "deployed_pct": str(round(Decimal(r.deployed) * 100 / r.equity, 3)) if r.equity > 0 else "n/a",
             "open_risk": str(Decimal(r.open_risk_k).scaleb(-self._qs - 4)),
             "positions": {self.symbols[i]: {
-                "qty": str(Decimal(r.sym[i].pos_qty).scaleb(-r.sym[i].qty_scale)),
-                "mark": str(Decimal(r.sym[i].mark).scaleb(-r.sym[i].price_scale)),
-                "stop": str(Decimal(r.sym[i].stop_px).scaleb(-r.sym[i].price_scale))}
-                for i in range(len(self.symbols)) if r.sym[i].pos_qty},
+                "qty": str(Decimal(s.pos_qty).scaleb(-s.qty_scale)),
+                "mark": str(Decimal(s.mark).scaleb(-s.price_scale)),
+                "stop": str(Decimal(s.stop_px).scaleb(-s.price_scale))}
+                for i, s in enumerate(self._sym) if s.pos_qty},
             "open_orders": len(self._orders),
             "refusals": dict(self.refusals),
         }
